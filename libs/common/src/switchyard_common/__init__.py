@@ -1,0 +1,1 @@
+"""Code that several Switchyard services share. Each module has one responsibility."""

@@ -1,0 +1,58 @@
+"""The credential-events stream on NATS JetStream: its names, its configuration, publishing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+from switchyard.events.v1 import credentials_pb2
+
+__all__ = [
+    "CREDENTIALS_STREAM",
+    "REVOKED_SUBJECT",
+    "ensure_credentials_stream",
+    "publish_revocation",
+]
+
+CREDENTIALS_STREAM = "SWITCHYARD_CREDENTIALS"
+CREDENTIALS_SUBJECTS = "switchyard.credentials.>"
+REVOKED_SUBJECT = "switchyard.credentials.revoked.v1"
+SECONDS_PER_DAY = 86_400
+
+
+async def ensure_credentials_stream(js: JetStreamContext, *, retention_days: float) -> None:
+    """Create the stream if it is missing. Revocations are kept for `retention_days`; keyvault
+    rebuilds its deny-list by replaying them, so retention must outlive any stored envelope
+    that could be replayed at it."""
+    try:
+        await js.stream_info(CREDENTIALS_STREAM)
+        return
+    except NotFoundError:
+        pass
+    await js.add_stream(
+        StreamConfig(
+            name=CREDENTIALS_STREAM,
+            subjects=[CREDENTIALS_SUBJECTS],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.OLD,
+            max_age=retention_days * SECONDS_PER_DAY,
+            duplicate_window=120.0,
+        )
+    )
+
+
+async def publish_revocation(js: JetStreamContext, event: credentials_pb2.CredentialRevoked) -> int:
+    """Publish and wait for JetStream's ack; returns the stream sequence. Retried publishes of the
+    same event_id are de-duplicated by the server."""
+    if not event.HasField("revoked_at"):
+        event.revoked_at.FromDatetime(datetime.now(UTC))
+    ack = await js.publish(
+        REVOKED_SUBJECT,
+        event.SerializeToString(),
+        stream=CREDENTIALS_STREAM,
+        headers={"Nats-Msg-Id": event.event_id},
+    )
+    return ack.seq

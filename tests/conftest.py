@@ -1,0 +1,86 @@
+"""Fixtures with real components: a CA, nats-server processes, PostgreSQL, keyvault servers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from grpc import aio
+
+from keyvault.keys import generate_key
+from keyvault.server import KeyVaultServer
+from tests.support.keyvault import TestPki, dial, keyvault_settings, make_pki, started
+from tests.support.nats_server import NatsServer
+from tests.support.postgres import PostgresUnavailable, fresh_database
+
+
+@pytest.fixture(scope="session")
+def test_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def shared_keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One RSA-3072 key (kid 1), made once: generating keys is the slow part of setup."""
+    directory = tmp_path_factory.mktemp("keys")
+    generate_key(directory, bits=3072)
+    return directory
+
+
+@pytest.fixture
+def keys_dir(shared_keys_dir: Path, tmp_path: Path) -> Path:
+    """A private copy, so a test may add keys without affecting others."""
+    directory = tmp_path / "keys"
+    shutil.copytree(shared_keys_dir, directory)
+    return directory
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class RunningKeyVault:
+    server: KeyVaultServer
+    audit_path: Path
+    pki: TestPki
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def channel(self, identity: str) -> aio.Channel:
+        return dial(self.port, self.pki.files[identity])
+
+
+@pytest.fixture
+async def keyvault(
+    test_pki: TestPki, keys_dir: Path, nats_server: NatsServer, tmp_path: Path
+) -> AsyncIterator[RunningKeyVault]:
+    audit_path = tmp_path / "audit.jsonl"
+    settings = keyvault_settings(
+        pki_=test_pki, keys_dir=keys_dir, nats_url=nats_server.url, audit_path=audit_path
+    )
+    server = await started(settings)
+    yield RunningKeyVault(server=server, audit_path=audit_path, pki=test_pki)
+    await server.stop(grace=0)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test; dropped afterwards."""
+    try:
+        with fresh_database() as url:
+            yield url
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI requires PostgreSQL: {exc}")
+        pytest.skip(str(exc))

@@ -1,0 +1,1 @@
+"""Real components for tests: nats-server processes, PostgreSQL databases, keyvault servers."""

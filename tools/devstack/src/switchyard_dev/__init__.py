@@ -1,0 +1,1 @@
+"""Developer tooling for Switchyard: dev PKI, proto generation, the `make dev` supervisor."""
