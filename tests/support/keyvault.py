@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import datetime as dt
 from grpc import aio
-from switchyard.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
-from switchyard_common.mtls import TLSFiles, channel_credentials
-from switchyard_dev import pki
 
 from keyvault.config import Settings
 from keyvault.server import KeyVaultServer
+
+if TYPE_CHECKING:
+    from switchyard.keyvault.v1.keyvault_pb2_grpc import KeyVaultAsyncStub
+from switchyard.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
+from switchyard_common.mtls import TLSFiles, channel_credentials
+from switchyard_dev import pki
 
 
 @dataclass
@@ -49,8 +53,12 @@ def make_pki(directory: Path) -> TestPki:
     result.add("cn-router-no-san", pki.issue(ca, "router"))
     result.add("cn-router-other-san", pki.issue(ca, "router", spiffe_ids=(pki.spiffe_id("chat-api"),)))
     expired_start = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
-    result.add("expired-router", pki.issue(ca, "router", spiffe_ids=(pki.spiffe_id("router"),),
-                                          valid_days=1, not_before=expired_start))
+    result.add(
+        "expired-router",
+        pki.issue(
+            ca, "router", spiffe_ids=(pki.spiffe_id("router"),), valid_days=1, not_before=expired_start
+        ),
+    )
     rogue = pki.new_authority("Rogue CA")
     rogue_ca = directory / "rogue-ca.pem"
     rogue_ca.write_bytes(rogue.pem)
@@ -83,7 +91,7 @@ def dial(port: int, files: TLSFiles) -> aio.Channel:
     return aio.secure_channel(f"localhost:{port}", channel_credentials(files))
 
 
-def stub(channel: aio.Channel) -> keyvault_pb2_grpc.KeyVaultStub:
+def stub(channel: aio.Channel) -> KeyVaultAsyncStub:
     return keyvault_pb2_grpc.KeyVaultStub(channel)
 
 

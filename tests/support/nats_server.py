@@ -27,9 +27,20 @@ class NatsServer:
         assert self._process is None, "already running"
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._process = subprocess.Popen(
-            [str(NATS_BINARY), "-a", "127.0.0.1", "-p", str(self.port), "-js",
-             "-sd", str(self.store_dir), "-l", str(self.log_path)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(NATS_BINARY),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-js",
+                "-sd",
+                str(self.store_dir),
+                "-l",
+                str(self.log_path),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port)
 

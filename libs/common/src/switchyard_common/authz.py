@@ -46,7 +46,7 @@ ANY_AUTHENTICATED = Allow(any_authenticated=True)
 Behaviour = Callable[..., Any]
 
 
-class SpiffeAuthorizer(aio.ServerInterceptor):
+class SpiffeAuthorizer(aio.ServerInterceptor):  # type: ignore[type-arg]
     """`policy` maps full method names ("/pkg.Service/Method") to who may call them."""
 
     def __init__(self, policy: Mapping[str, Allow]) -> None:
@@ -63,15 +63,15 @@ class SpiffeAuthorizer(aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
         return self._wrap(handler, handler_call_details.method)
 
-    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    def _wrap(self, handler: grpc.RpcMethodHandler[Any, Any], method: str) -> grpc.RpcMethodHandler[Any, Any]:
         authorize = self._authorize
 
         async def admit(context: aio.ServicerContext[Any, Any]) -> None:
@@ -85,8 +85,10 @@ class SpiffeAuthorizer(aio.ServerInterceptor):
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
         }
+        # The stubs type these as sync callables; under grpc.aio they are coroutines/async generators.
+        behaviours: Any = handler
         if handler.unary_unary is not None:
-            unary_unary = handler.unary_unary
+            unary_unary = behaviours.unary_unary
 
             async def unary_unary_authorized(request: Any, context: Any) -> Any:
                 await admit(context)
@@ -94,7 +96,7 @@ class SpiffeAuthorizer(aio.ServerInterceptor):
 
             return grpc.unary_unary_rpc_method_handler(unary_unary_authorized, **codecs)
         if handler.unary_stream is not None:
-            unary_stream = handler.unary_stream
+            unary_stream = behaviours.unary_stream
 
             async def unary_stream_authorized(request: Any, context: Any) -> AsyncIterator[Any]:
                 await admit(context)
@@ -103,14 +105,14 @@ class SpiffeAuthorizer(aio.ServerInterceptor):
 
             return grpc.unary_stream_rpc_method_handler(unary_stream_authorized, **codecs)
         if handler.stream_unary is not None:
-            stream_unary = handler.stream_unary
+            stream_unary = behaviours.stream_unary
 
             async def stream_unary_authorized(requests: Any, context: Any) -> Any:
                 await admit(context)
                 return await stream_unary(requests, context)
 
             return grpc.stream_unary_rpc_method_handler(stream_unary_authorized, **codecs)
-        stream_stream = handler.stream_stream
+        stream_stream = behaviours.stream_stream
 
         async def stream_stream_authorized(requests: Any, context: Any) -> AsyncIterator[Any]:
             await admit(context)

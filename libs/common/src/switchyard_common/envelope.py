@@ -50,9 +50,7 @@ MAX_SECRET_BYTES = 1 << 20
 MAX_BINDING_FIELD_BYTES = 1024
 AAD_CONTEXT = b"switchyard/credential-envelope/v1\x00"
 
-OAEP_SHA256 = padding.OAEP(
-    mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
-)
+OAEP_SHA256 = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 
 
 class Algorithm(enum.IntEnum):
@@ -119,9 +117,7 @@ def _header(algorithm: int, kid: int, wrapped_len: int) -> bytes:
     return struct.pack(HEADER_FORMAT, MAGIC, VERSION, algorithm, kid, wrapped_len)
 
 
-def seal(
-    secret: bytes, *, public_key: rsa.RSAPublicKey, kid: int, binding: Binding
-) -> bytes:
+def seal(secret: bytes, *, public_key: rsa.RSAPublicKey, kid: int, binding: Binding) -> bytes:
     """Encrypt `secret` for `binding` under the RSA public key named `kid`."""
     if not 0 < len(secret) <= MAX_SECRET_BYTES:
         raise ValueError(f"secret must be 1..{MAX_SECRET_BYTES} bytes")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
+
 from switchyard.events.v1 import credentials_pb2
 
 __all__ = [

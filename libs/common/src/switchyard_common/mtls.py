@@ -37,17 +37,13 @@ class TLSFiles:
 def server_credentials(files: TLSFiles) -> grpc.ServerCredentials:
     """Server side: present our certificate and require a client certificate from the CA."""
     ca, cert, key = files.read()
-    return grpc.ssl_server_credentials(
-        [(key, cert)], root_certificates=ca, require_client_auth=True
-    )
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
 
 
 def channel_credentials(files: TLSFiles) -> grpc.ChannelCredentials:
     """Client side: verify the server against the CA and present our own certificate."""
     ca, cert, key = files.read()
-    return grpc.ssl_channel_credentials(
-        root_certificates=ca, private_key=key, certificate_chain=cert
-    )
+    return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
 
 
 def spiffe_ids_from_pem(pem: bytes) -> frozenset[str]:

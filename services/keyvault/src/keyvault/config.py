@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
 from switchyard_common.settings import MTLSSettings, NatsSettings
 
 __all__ = ["Settings"]

@@ -31,18 +31,14 @@ def _next_kid(keys_dir: Path) -> int:
     return max(kids, default=0) + 1
 
 
-def generate_key(
-    keys_dir: Path, *, bits: int = DEFAULT_BITS, passphrase_file: Path | None = None
-) -> int:
+def generate_key(keys_dir: Path, *, bits: int = DEFAULT_BITS, passphrase_file: Path | None = None) -> int:
     """Write a new private key as the next kid (mode 0600, never overwriting); return its kid."""
     if bits not in ALLOWED_KEY_BITS:
         raise ValueError(f"key size must be one of {ALLOWED_KEY_BITS}")
     keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     passphrase = read_passphrase(passphrase_file)
     encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase)
-        if passphrase
-        else serialization.NoEncryption()
+        serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     )
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
@@ -70,14 +66,22 @@ def _list(keys_dir: Path, passphrase_file: Path | None, min_kid: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m keyvault.keys", description=__doc__)
     parser.add_argument("command", choices=["generate", "list"])
-    parser.add_argument("--dir", type=Path, default=os.environ.get("KEYVAULT_KEYS_DIR"),
-                        help="key directory (default: $KEYVAULT_KEYS_DIR)")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=os.environ.get("KEYVAULT_KEYS_DIR"),
+        help="key directory (default: $KEYVAULT_KEYS_DIR)",
+    )
     parser.add_argument("--bits", type=int, default=DEFAULT_BITS, choices=ALLOWED_KEY_BITS)
-    parser.add_argument("--passphrase-file", type=Path,
-                        default=os.environ.get("KEYVAULT_KEY_PASSPHRASE_FILE") or None)
+    parser.add_argument(
+        "--passphrase-file", type=Path, default=os.environ.get("KEYVAULT_KEY_PASSPHRASE_FILE") or None
+    )
     parser.add_argument("--min-kid", type=int, default=int(os.environ.get("KEYVAULT_MIN_KID", "1")))
-    parser.add_argument("--if-empty", action="store_true",
-                        help="generate only when the directory holds no key (for dev setup)")
+    parser.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="generate only when the directory holds no key (for dev setup)",
+    )
     args = parser.parse_args(argv)
     if args.dir is None:
         parser.error("--dir or KEYVAULT_KEYS_DIR is required")

@@ -8,6 +8,7 @@ processed everything the stream held when it subscribed. Until then Decrypt is r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -16,8 +17,9 @@ from google.protobuf.message import DecodeError
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
+
 from switchyard.events.v1 import credentials_pb2
-from switchyard_common.events import REVOKED_SUBJECT, CREDENTIALS_STREAM, ensure_credentials_stream
+from switchyard_common.events import CREDENTIALS_STREAM, REVOKED_SUBJECT, ensure_credentials_stream
 
 __all__ = ["RevocationList", "RevocationSync"]
 
@@ -76,10 +78,8 @@ class RevocationSync:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         if self._nc is not None and not self._nc.is_closed:
             await self._nc.drain()
 
@@ -90,7 +90,7 @@ class RevocationSync:
             try:
                 await self._subscribe()
                 return
-            except (OSError, nats.errors.Error, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, nats.errors.Error) as exc:
                 logger.warning("revocation stream unavailable (%s); retrying", type(exc).__name__)
                 if self._nc is not None:
                     await self._nc.close()

@@ -10,19 +10,19 @@ from dataclasses import dataclass, field
 import grpc
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio  # type: ignore[import-untyped]
-from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
+from grpc_reflection.v1alpha import reflection
+
+from keyvault.audit import AuditSink, open_sink
+from keyvault.config import Settings
+from keyvault.keyring import KeyRingError, load_keyring
+from keyvault.ratelimit import RateLimiter
+from keyvault.revocations import RevocationList, RevocationSync
+from keyvault.servicer import KeyVaultServicer
 from switchyard.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
 from switchyard_common.authz import ANY_AUTHENTICATED, Allow, SpiffeAuthorizer
 from switchyard_common.logs import configure_logging
 from switchyard_common.mtls import server_credentials
-
-from keyvault.audit import AuditSink, open_sink
-from keyvault.config import Settings
-from keyvault.keyring import load_keyring
-from keyvault.ratelimit import RateLimiter
-from keyvault.revocations import RevocationList, RevocationSync
-from keyvault.servicer import KeyVaultServicer
 
 __all__ = ["KeyVaultServer", "PortInUse", "authorization_policy", "main_async"]
 
@@ -91,26 +91,38 @@ class KeyVaultServer:
             audit=self._audit,
             limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         )
-        authorizer = SpiffeAuthorizer(self.policy if self.policy is not None else authorization_policy(settings))
+        authorizer = SpiffeAuthorizer(
+            self.policy if self.policy is not None else authorization_policy(settings)
+        )
         main = aio.server(interceptors=[authorizer])
         keyvault_pb2_grpc.add_KeyVaultServicer_to_server(self.servicer, main)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, main)
         reflection.enable_server_reflection([SERVICE_NAME, HEALTH_SERVICE, REFLECTION_SERVICE], main)
-        self.port = _bind(main, f"{settings.host}:{settings.port}",
-                          server_credentials(settings.tls_files()), "KEYVAULT_PORT")
+        self.port = _bind(
+            main,
+            f"{settings.host}:{settings.port}",
+            server_credentials(settings.tls_files()),
+            "KEYVAULT_PORT",
+        )
         self._servers.append(main)
         if settings.health_port:
             # Kubelet's grpc probes carry no client certificate: health only, on its own port.
             probe = aio.server()
             health_pb2_grpc.add_HealthServicer_to_server(self.health, probe)
-            self.health_port = _bind(probe, f"{settings.host}:{settings.health_port}", None,
-                                     "KEYVAULT_HEALTH_PORT")
+            self.health_port = _bind(
+                probe, f"{settings.host}:{settings.health_port}", None, "KEYVAULT_HEALTH_PORT"
+            )
             self._servers.append(probe)
         for server in self._servers:
             await server.start()
-        logger.info("keyvault listening on %s:%s (mTLS), health on %s; kids %s, newest %s",
-                    settings.host, self.port, self.health_port or "-",
-                    sorted(keyring.keys), keyring.newest_kid)
+        logger.info(
+            "keyvault listening on %s:%s (mTLS), health on %s; kids %s, newest %s",
+            settings.host,
+            self.port,
+            self.health_port or "-",
+            sorted(keyring.keys),
+            keyring.newest_kid,
+        )
         self._sync = RevocationSync(
             self.revocations,
             servers=settings.nats_servers(),
@@ -118,6 +130,21 @@ class KeyVaultServer:
             on_ready=lambda: self._set_health(health_pb2.HealthCheckResponse.SERVING),
         )
         self._sync.start()
+
+    def reload_keys(self, *, min_kid: int | None = None) -> None:
+        """Re-read the key directory (a new kid from rotation, a mounted Secret that changed).
+        A directory that no longer loads keeps the current keys and raises KeyRingError."""
+        assert self.servicer is not None
+        settings = self.settings
+        self.servicer.keyring = load_keyring(
+            settings.keys_dir,
+            min_kid=settings.min_kid if min_kid is None else min_kid,
+            passphrase_file=settings.key_passphrase_file,
+        )
+        ring = self.servicer.keyring
+        logger.info(
+            "keys reloaded: kids %s, newest %s, min %s", sorted(ring.keys), ring.newest_kid, ring.min_kid
+        )
 
     async def _set_health(self, status: int) -> None:
         assert self.health is not None
@@ -145,9 +172,17 @@ async def main_async(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, _reload_or_log, server)
     await stop.wait()
     logger.info("shutting down")
     await server.stop()
+
+
+def _reload_or_log(server: KeyVaultServer) -> None:
+    try:
+        server.reload_keys()
+    except KeyRingError as exc:
+        logger.error("key reload failed, keeping the loaded keys: %s", exc)
 
 
 def run() -> None:

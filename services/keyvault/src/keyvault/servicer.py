@@ -8,15 +8,15 @@ from typing import NoReturn
 import grpc
 from cryptography.hazmat.primitives import serialization
 from grpc import aio
-from switchyard.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
-from switchyard_common.authz import current_caller
-from switchyard_common.envelope import Binding, OwnerType, seal
 
 from keyvault.audit import AuditRecord, AuditSink, AuditUnavailable
 from keyvault.keyring import KeyRing
 from keyvault.ratelimit import RateLimiter
 from keyvault.revocations import RevocationList
 from keyvault.unwrap import UNIFORM_MESSAGE, DecryptionFailed, Opened, open_envelope
+from switchyard.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
+from switchyard_common.authz import current_caller
+from switchyard_common.envelope import Binding, OwnerType, seal
 
 __all__ = ["KeyVaultServicer", "binding_from_proto"]
 
@@ -90,17 +90,27 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServicer):
         try:
             binding = binding_from_proto(binding_message)
         except ValueError as exc:
-            await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc),
-                               AuditRecord(operation, caller, "invalid_request", str(exc)))
+            await self._refuse(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                str(exc),
+                AuditRecord(operation, caller, "invalid_request", str(exc)),
+            )
         record = _record(operation, caller, binding)
         if not self._limiter.allow(caller):
-            await self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED,
-                               "rate limit exceeded for this caller",
-                               record.with_outcome("rate_limited"))
+            await self._refuse(
+                context,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "rate limit exceeded for this caller",
+                record.with_outcome("rate_limited"),
+            )
         if not self._revocations.ready:
-            await self._refuse(context, grpc.StatusCode.UNAVAILABLE,
-                               "revocation list not synchronized yet",
-                               record.with_outcome("unavailable", "revocations not caught up"))
+            await self._refuse(
+                context,
+                grpc.StatusCode.UNAVAILABLE,
+                "revocation list not synchronized yet",
+                record.with_outcome("unavailable", "revocations not caught up"),
+            )
         try:
             if len(envelope) > MAX_ENVELOPE_BYTES:
                 raise DecryptionFailed("envelope too large")
@@ -108,8 +118,12 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServicer):
                 raise DecryptionFailed("credential revoked")
             opened = open_envelope(self.keyring, envelope, binding)
         except DecryptionFailed as failure:
-            await self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, UNIFORM_MESSAGE,
-                               record.with_outcome("refused", failure.reason))
+            await self._refuse(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                UNIFORM_MESSAGE,
+                record.with_outcome("refused", failure.reason),
+            )
         try:
             self._audit.write(record.with_outcome("ok", kid=opened.kid))
         except AuditUnavailable:

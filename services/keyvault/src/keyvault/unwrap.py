@@ -12,6 +12,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from keyvault.keyring import KeyRing
 from switchyard_common.envelope import (
     DATA_KEY_BYTES,
     NONCE_BYTES,
@@ -22,9 +24,14 @@ from switchyard_common.envelope import (
     parse,
 )
 
-from keyvault.keyring import KeyRing
-
-__all__ = ["DecryptionFailed", "Opened", "UNIFORM_MESSAGE", "aes_gcm_open", "open_envelope", "rsa_oaep_unwrap"]
+__all__ = [
+    "DecryptionFailed",
+    "Opened",
+    "UNIFORM_MESSAGE",
+    "aes_gcm_open",
+    "open_envelope",
+    "rsa_oaep_unwrap",
+]
 
 UNIFORM_MESSAGE = "envelope could not be decrypted"
 
@@ -43,9 +50,7 @@ class Opened:
     kid: int
 
 
-def rsa_oaep_unwrap(
-    private_key: rsa.RSAPrivateKey, wrapped: bytes, *, label: bytes | None = None
-) -> bytes:
+def rsa_oaep_unwrap(private_key: rsa.RSAPrivateKey, wrapped: bytes, *, label: bytes | None = None) -> bytes:
     """RSA-OAEP (SHA-256, MGF1-SHA-256) decryption."""
     if len(wrapped) != private_key.key_size // 8:
         raise DecryptionFailed("wrapped key length does not match the RSA modulus")
