@@ -8,6 +8,7 @@ shape (unary/stream on either side) gets its own wrapper.
 from __future__ import annotations
 
 import contextvars
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -97,6 +98,13 @@ class SpiffeAuthorizer(aio.ServerInterceptor):  # type: ignore[type-arg]
             return grpc.unary_unary_rpc_method_handler(unary_unary_authorized, **codecs)
         if handler.unary_stream is not None:
             unary_stream = behaviours.unary_stream
+            if inspect.iscoroutinefunction(unary_stream):
+                # Reader/writer API (e.g. grpc_health's Watch): responses go out via context.write().
+                async def unary_stream_writer(request: Any, context: Any) -> None:
+                    await admit(context)
+                    await unary_stream(request, context)
+
+                return grpc.unary_stream_rpc_method_handler(unary_stream_writer, **codecs)
 
             async def unary_stream_authorized(request: Any, context: Any) -> AsyncIterator[Any]:
                 await admit(context)
@@ -113,6 +121,13 @@ class SpiffeAuthorizer(aio.ServerInterceptor):  # type: ignore[type-arg]
 
             return grpc.stream_unary_rpc_method_handler(stream_unary_authorized, **codecs)
         stream_stream = behaviours.stream_stream
+        if inspect.iscoroutinefunction(stream_stream):
+
+            async def stream_stream_writer(requests: Any, context: Any) -> None:
+                await admit(context)
+                await stream_stream(requests, context)
+
+            return grpc.stream_stream_rpc_method_handler(stream_stream_writer, **codecs)
 
         async def stream_stream_authorized(requests: Any, context: Any) -> AsyncIterator[Any]:
             await admit(context)

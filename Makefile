@@ -1,0 +1,62 @@
+# Switchyard: the one entry point. `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+EDITABLES := -e libs/common -e services/keyvault -e tools/devstack
+PY_SOURCES := libs/common/src/switchyard_common services/keyvault/src tools/devstack/src tests bench
+
+.PHONY: help install protos protos-check lint format typecheck test test-fast dev bench-keyvault lock clean
+
+help: ## list every target
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
+
+$(INSTALLED): requirements/dev.lock libs/common/pyproject.toml services/keyvault/pyproject.toml tools/devstack/pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(EDITABLES)
+	touch $@
+
+install: $(INSTALLED) ## create .venv and install every service, tool and test dependency from the lock
+
+protos: $(INSTALLED) ## regenerate Python gRPC/protobuf modules (with .pyi stubs) from protos/
+	$(BIN)/python -m switchyard_dev.protogen
+
+protos-check: $(INSTALLED) ## fail if the generated modules are stale against protos/
+	$(BIN)/python -m switchyard_dev.protogen --check
+
+lint: $(INSTALLED) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED) ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: $(INSTALLED) ## mypy --strict on services, shared code, tools and tests
+	$(BIN)/mypy $(PY_SOURCES)
+
+test: protos-check lint typecheck ## the whole suite: stale protos, lint, types, then pytest (its summary line last)
+	$(BIN)/pytest
+
+test-fast: $(INSTALLED) ## pytest only
+	$(BIN)/pytest -x -q
+
+dev: $(INSTALLED) ## run the whole stack on embedded defaults (dev CA, dev key, NATS) until Ctrl-C
+	$(BIN)/python -m switchyard_dev.devstack
+
+bench-keyvault: $(INSTALLED) ## Decrypt throughput over mTLS gRPC vs `openssl speed` (ratio)
+	$(BIN)/python bench/keyvault_decrypt.py
+
+lock: $(INSTALLED) ## re-resolve requirements/*.lock from requirements/*.in (needs network)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile --quiet --python-version 3.11 requirements/keyvault.in -o requirements/keyvault.lock
+	$(BIN)/uv pip compile --quiet --python-version 3.11 requirements/dev.in -o requirements/dev.lock
+
+clean: ## remove the virtualenv, caches and dev state (.dev: certificates, keys, NATS data)
+	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache test-output
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

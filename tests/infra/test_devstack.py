@@ -1,0 +1,130 @@
+"""`make dev`'s supervisor, run for real: it prepares .dev, serves, and stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from switchyard.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
+from switchyard_common.envelope import Binding, OwnerType, seal
+from tests.support.ports import free_port
+
+
+def _dev_env(dev_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYVAULT_", "SWITCHYARD_"))}
+    env.update(
+        SWITCHYARD_DEV_DIR=str(dev_dir),
+        SWITCHYARD_NATS_PORT=str(free_port()),
+        KEYVAULT_PORT=str(free_port()),
+        KEYVAULT_HEALTH_PORT=str(free_port()),
+    )
+    return env
+
+
+def _read_until(process: subprocess.Popen[bytes], marker: str, timeout: float) -> str:
+    """Read the raw pipe (a buffered reader would hide lines from select)."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker.encode() not in seen:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or process.poll() is not None:
+            raise AssertionError(f"{marker!r} not printed; output so far:\n{seen.decode()}")
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if ready:
+            seen += os.read(fd, 65536)
+    return seen.decode()
+
+
+@pytest.mark.slow
+def test_dev_stack_serves_keyvault_and_stops_cleanly(tmp_path: Path) -> None:
+    dev_dir = tmp_path / "dev"
+    env = _dev_env(dev_dir)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "switchyard_dev.devstack"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        output = _read_until(process, "state in", timeout=60)
+        assert f"grpcs://localhost:{env['KEYVAULT_PORT']}" in output
+        assert f"nats://127.0.0.1:{env['SWITCHYARD_NATS_PORT']}" in output
+
+        for private in [*(dev_dir / "pki").glob("*-key.pem"), *(dev_dir / "keys").glob("*.pem")]:
+            assert stat.S_IMODE(private.stat().st_mode) == 0o600, private
+
+        pki = dev_dir / "pki"
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=(pki / "ca.pem").read_bytes(),
+            private_key=(pki / "router-key.pem").read_bytes(),
+            certificate_chain=(pki / "router.pem").read_bytes(),
+        )
+        with grpc.secure_channel(f"localhost:{env['KEYVAULT_PORT']}", credentials) as channel:
+            vault = keyvault_pb2_grpc.KeyVaultStub(channel)
+            public = vault.GetPublicKey(keyvault_pb2.GetPublicKeyRequest(), timeout=5)
+            key = serialization.load_pem_public_key(public.public_key_pem.encode())
+            assert isinstance(key, rsa.RSAPublicKey)
+            assert key.key_size == 3072
+            binding = Binding("c1", OwnerType.USER, "u1", "openai")
+            envelope = seal(b"sk-dev", public_key=key, kid=public.kid, binding=binding)
+            reply = vault.Decrypt(
+                keyvault_pb2.DecryptRequest(
+                    envelope=envelope,
+                    binding=keyvault_pb2.Binding(
+                        credential_id="c1",
+                        owner_type=keyvault_pb2.OWNER_TYPE_USER,
+                        owner_id="u1",
+                        provider="openai",
+                    ),
+                ),
+                timeout=5,
+            )
+        assert reply.secret == b"sk-dev"
+        assert (dev_dir / "audit" / "keyvault.jsonl").read_text().count('"outcome":"ok"') == 1
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, rest
+    assert rest.rstrip().endswith("stopped")
+    for setting in ("SWITCHYARD_NATS_PORT", "KEYVAULT_PORT", "KEYVAULT_HEALTH_PORT"):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", int(env[setting]))) != 0, f"{setting} still open"
+
+
+def test_port_in_use_is_a_clear_message(tmp_path: Path) -> None:
+    env = _dev_env(tmp_path / "dev")
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", int(env["KEYVAULT_PORT"])))
+        blocker.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "switchyard_dev.devstack"],
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"port {env['KEYVAULT_PORT']} (KEYVAULT_PORT, for keyvault) is already in use" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "dev").exists(), "nothing is prepared or started when a port is taken"
+
+
+def test_default_ports_avoid_common_local_services() -> None:
+    from switchyard_dev.devstack import KEYVAULT, KEYVAULT_HEALTH, NATS
+
+    common = {4222, 5432, 6379, 5672, 1883, 3306, 8080, 50051, 8222, 6222, 7422}
+    assert {NATS.default, KEYVAULT.default, KEYVAULT_HEALTH.default}.isdisjoint(common)

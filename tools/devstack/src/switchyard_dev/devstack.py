@@ -1,0 +1,225 @@
+"""`make dev`: run the whole stack on embedded defaults, in the foreground, until Ctrl-C.
+
+Creates what is missing under .dev/ (dev CA and certificates, a dev RSA key), checks every
+port first (a port in use gets a clear message), starts nats-server with JetStream and every
+service that exists, waits until each is healthy, prints where each listens, and on Ctrl-C
+(or when any process dies) stops everything cleanly. The caller's environment reaches every
+service and overrides the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from switchyard_dev.pki import ensure_dev_pki
+
+ROOT = Path(__file__).resolve().parents[4]
+BIN = Path(sys.executable).parent
+STARTUP_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Port:
+    setting: str
+    default: int
+
+    def value(self, env: Mapping[str, str]) -> int:
+        return int(env.get(self.setting, self.default))
+
+
+NATS = Port("SWITCHYARD_NATS_PORT", 14222)
+KEYVAULT = Port("KEYVAULT_PORT", 17310)
+KEYVAULT_HEALTH = Port("KEYVAULT_HEALTH_PORT", 17311)
+
+
+@dataclass
+class Process:
+    name: str
+    argv: list[str]
+    ports: list[Port]
+    ready: Callable[[Mapping[str, str]], bool]
+    describe: Callable[[Mapping[str, str]], str]
+    env: dict[str, str] = field(default_factory=dict)
+    popen: subprocess.Popen[bytes] | None = None
+
+
+def _tcp_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _grpc_serving(port: int) -> bool:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=1
+            )
+        except grpc.RpcError:
+            return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def dev_environment(dev_dir: Path, env: Mapping[str, str]) -> dict[str, str]:
+    """Embedded defaults for every service; anything already in `env` wins."""
+    pki = dev_dir / "pki"
+    nats_port = NATS.value(env)
+    defaults = {
+        "SWITCHYARD_NATS_PORT": str(nats_port),
+        "KEYVAULT_NATS_URL": f"nats://127.0.0.1:{nats_port}",
+        "KEYVAULT_KEYS_DIR": str(dev_dir / "keys"),
+        "KEYVAULT_TLS_CA_FILE": str(pki / "ca.pem"),
+        "KEYVAULT_TLS_CERT_FILE": str(pki / "keyvault.pem"),
+        "KEYVAULT_TLS_KEY_FILE": str(pki / "keyvault-key.pem"),
+        "KEYVAULT_AUDIT_SINK": str(dev_dir / "audit" / "keyvault.jsonl"),
+    }
+    return {**defaults, **env}
+
+
+def processes(dev_dir: Path) -> list[Process]:
+    return [
+        Process(
+            name="nats",
+            argv=[
+                "{bin}/nats-server",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                "{SWITCHYARD_NATS_PORT}",
+                "-js",
+                "-sd",
+                str(dev_dir / "nats"),
+                "-l",
+                str(dev_dir / "nats.log"),
+            ],
+            ports=[NATS],
+            ready=lambda env: _tcp_open(NATS.value(env)),
+            describe=lambda env: (
+                f"nats://127.0.0.1:{NATS.value(env)} (JetStream; log {dev_dir / 'nats.log'})"
+            ),
+        ),
+        Process(
+            name="keyvault",
+            argv=["{bin}/python", "-m", "keyvault"],
+            ports=[KEYVAULT, KEYVAULT_HEALTH],
+            ready=lambda env: _grpc_serving(KEYVAULT_HEALTH.value(env)),
+            describe=lambda env: (
+                f"grpcs://localhost:{KEYVAULT.value(env)} (mTLS), "
+                f"health grpc://127.0.0.1:{KEYVAULT_HEALTH.value(env)}"
+            ),
+        ),
+    ]
+
+
+def ports_in_use(stack: list[Process], env: Mapping[str, str]) -> list[str]:
+    problems = []
+    for process in stack:
+        for port in process.ports:
+            number = port.value(env)
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", number))
+                except OSError:
+                    problems.append(
+                        f"port {number} ({port.setting}, for {process.name}) is already in use: "
+                        f"stop what uses it or run `{port.setting}=<free port> make dev`"
+                    )
+    return problems
+
+
+def prepare(dev_dir: Path, env: Mapping[str, str]) -> None:
+    ensure_dev_pki(dev_dir / "pki")
+    (dev_dir / "audit").mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [str(BIN / "python"), "-m", "keyvault.keys", "generate", "--if-empty"],
+        env=dict(env),
+        check=True,
+    )
+
+
+def _start(process: Process, env: dict[str, str]) -> None:
+    argv = [part.format(bin=BIN, **env) for part in process.argv]
+    # A new process group: Ctrl-C reaches this supervisor only, which then stops each child in order.
+    process.popen = subprocess.Popen(argv, env=env, start_new_session=True)
+
+
+def _wait_ready(process: Process, env: Mapping[str, str]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        assert process.popen is not None
+        if process.popen.poll() is not None:
+            raise RuntimeError(f"{process.name} exited with code {process.popen.returncode}")
+        if process.ready(env):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{process.name} was not ready after {STARTUP_TIMEOUT_SECONDS:.0f}s")
+
+
+def _stop_all(stack: list[Process]) -> None:
+    for process in reversed(stack):
+        if process.popen is not None and process.popen.poll() is None:
+            process.popen.send_signal(signal.SIGTERM)
+            try:
+                process.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.popen.kill()
+                process.popen.wait()
+
+
+def run(dev_dir: Path, env: Mapping[str, str]) -> int:
+    full_env = dev_environment(dev_dir, env)
+    stack = processes(dev_dir)
+    problems = ports_in_use(stack, full_env)
+    if problems:
+        print("make dev: cannot start:", *problems, sep="\n  ", file=sys.stderr)
+        return 2
+    prepare(dev_dir, full_env)
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        for process in stack:
+            _start(process, full_env)
+            _wait_ready(process, full_env)
+        print("\nSwitchyard dev stack is up (Ctrl-C stops everything):")
+        for process in stack:
+            print(f"  {process.name:<10} {process.describe(full_env)}")
+        print(f"  state in {dev_dir}", flush=True)
+        while not stopping:
+            for process in stack:
+                assert process.popen is not None
+                if process.popen.poll() is not None:
+                    raise RuntimeError(f"{process.name} exited with code {process.popen.returncode}")
+            time.sleep(0.2)
+        print("\nstopping…", flush=True)
+        return 0
+    except RuntimeError as exc:
+        print(f"make dev: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        _stop_all(stack)
+        print("stopped", flush=True)
+
+
+def main() -> int:
+    dev_dir = Path(os.environ.get("SWITCHYARD_DEV_DIR", ROOT / ".dev")).resolve()
+    return run(dev_dir, os.environ)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
