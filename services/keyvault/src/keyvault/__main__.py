@@ -20,6 +20,11 @@ def main() -> int:
     except (PortInUse, KeyRingError) as exc:
         print(f"keyvault: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # A configured file (TLS, passphrase, audit log) that cannot be read or created.
+        detail = f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)
+        print(f"keyvault: cannot start: {detail}", file=sys.stderr)
+        return 2
     return 0
 
 

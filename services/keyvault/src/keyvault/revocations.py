@@ -3,6 +3,11 @@
 On every start keyvault replays the stream from the start of its retention with an ordered
 (ephemeral) consumer, so each replica holds the whole list; it is `ready` only once it has
 processed everything the stream held when it subscribed. Until then Decrypt is refused.
+
+A NATS outage after that keeps keyvault serving with the list it has. On every reconnect the
+consumer is re-created from the first stream sequence not yet processed: an ephemeral consumer
+does not survive a server restart, and nats-py alone would notice that only after missed idle
+heartbeats (tens of seconds), leaving revocations published meanwhile unapplied.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import nats
 from google.protobuf.message import DecodeError
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js.api import DeliverPolicy
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from switchyard.events.v1 import credentials_pb2
 from switchyard_common.events import CREDENTIALS_STREAM, REVOKED_SUBJECT, ensure_credentials_stream
@@ -70,18 +76,27 @@ class RevocationSync:
         self._on_ready = on_ready
         self._nc: NatsClient | None = None
         self._task: asyncio.Task[None] | None = None
+        self._sub: JetStreamContext.PushSubscription | None = None
         self._catch_up_to = 0
+        self._last_seq = 0  # highest stream sequence processed
+        self._resubscribe_needed = asyncio.Event()
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="revocation-sync")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._nc is not None and not self._nc.is_closed:
-            await self._nc.drain()
+            # drain() refuses a connection that is reconnecting (NATS down): just close it then.
+            try:
+                await self._nc.drain()
+            except nats.errors.Error:
+                await self._nc.close()
 
     async def _run(self) -> None:
         # nats-py reconnects an established connection by itself, but not a first connect:
@@ -89,13 +104,22 @@ class RevocationSync:
         while True:
             try:
                 await self._subscribe()
-                return
+                break
             except (TimeoutError, OSError, nats.errors.Error) as exc:
                 logger.warning("revocation stream unavailable (%s); retrying", type(exc).__name__)
                 if self._nc is not None:
                     await self._nc.close()
                     self._nc = None
                 await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+        while True:
+            await self._resubscribe_needed.wait()
+            self._resubscribe_needed.clear()
+            try:
+                await self._resubscribe()
+            except (TimeoutError, OSError, nats.errors.Error) as exc:
+                logger.warning("cannot resume revocation stream (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+                self._resubscribe_needed.set()
 
     async def _subscribe(self) -> None:
         self._nc = await nats.connect(
@@ -113,18 +137,47 @@ class RevocationSync:
         await ensure_credentials_stream(js, retention_days=self._retention_days)
         info = await js.stream_info(CREDENTIALS_STREAM)
         self._catch_up_to = info.state.last_seq if info.state.messages else 0
-        await js.subscribe(
-            REVOKED_SUBJECT,
-            stream=CREDENTIALS_STREAM,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL,
-            cb=self._on_message,
-        )
+        self._sub = await self._consume(js, start_seq=1)
         logger.info("replaying revocations up to stream sequence %s", self._catch_up_to)
         if self._catch_up_to == 0:
             await self._became_ready()
 
+    async def _resubscribe(self) -> None:
+        """Replace the consumer with one starting after the last processed event."""
+        assert self._nc is not None
+        js = self._nc.jetstream()
+        if self._sub is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await self._sub.unsubscribe()
+            self._sub = None
+        # A NATS that lost its store gets the stream back; one whose stream restarted below what
+        # we have seen is replayed from the beginning (revoking twice is harmless).
+        await ensure_credentials_stream(js, retention_days=self._retention_days)
+        info = await js.stream_info(CREDENTIALS_STREAM)
+        start_seq = self._last_seq + 1 if info.state.last_seq >= self._last_seq else 1
+        self._sub = await self._consume(js, start_seq=start_seq)
+        logger.info("revocation stream resumed from sequence %s", start_seq)
+
+    async def _consume(self, js: JetStreamContext, *, start_seq: int) -> JetStreamContext.PushSubscription:
+        if start_seq <= 1:
+            return await js.subscribe(
+                REVOKED_SUBJECT,
+                stream=CREDENTIALS_STREAM,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.ALL,
+                cb=self._on_message,
+            )
+        return await js.subscribe(
+            REVOKED_SUBJECT,
+            stream=CREDENTIALS_STREAM,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            config=ConsumerConfig(opt_start_seq=start_seq),
+            cb=self._on_message,
+        )
+
     async def _on_message(self, msg: Msg) -> None:
+        self._last_seq = max(self._last_seq, msg.metadata.sequence.stream)
         event = credentials_pb2.CredentialRevoked()
         try:
             event.ParseFromString(msg.data)
@@ -147,7 +200,9 @@ class RevocationSync:
         logger.warning("NATS error: %s", type(exc).__name__)
 
     async def _on_disconnected(self) -> None:
-        logger.warning("disconnected from NATS; revocations resume on reconnect")
+        if not self._stopping:
+            logger.warning("disconnected from NATS; revocations resume on reconnect")
 
     async def _on_reconnected(self) -> None:
-        logger.info("reconnected to NATS")
+        logger.info("reconnected to NATS; resuming the revocation stream")
+        self._resubscribe_needed.set()

@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 SERVICE_NAME = keyvault_pb2.DESCRIPTOR.services_by_name["KeyVault"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 REFLECTION_SERVICE = reflection.SERVICE_NAME
+# gRPC binds with SO_REUSEPORT by default: a second keyvault (or any SO_REUSEPORT listener) on
+# the same port would silently share its traffic instead of failing with PortInUse.
+NO_PORT_SHARING = [("grpc.so_reuseport", 0)]
 
 
 class PortInUse(Exception):
@@ -94,7 +97,7 @@ class KeyVaultServer:
         authorizer = SpiffeAuthorizer(
             self.policy if self.policy is not None else authorization_policy(settings)
         )
-        main = aio.server(interceptors=[authorizer])
+        main = aio.server(interceptors=[authorizer], options=NO_PORT_SHARING)
         keyvault_pb2_grpc.add_KeyVaultServicer_to_server(self.servicer, main)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, main)
         reflection.enable_server_reflection([SERVICE_NAME, HEALTH_SERVICE, REFLECTION_SERVICE], main)
@@ -107,7 +110,7 @@ class KeyVaultServer:
         self._servers.append(main)
         if settings.health_port:
             # Kubelet's grpc probes carry no client certificate: health only, on its own port.
-            probe = aio.server()
+            probe = aio.server(options=NO_PORT_SHARING)
             health_pb2_grpc.add_HealthServicer_to_server(self.health, probe)
             self.health_port = _bind(
                 probe, f"{settings.host}:{settings.health_port}", None, "KEYVAULT_HEALTH_PORT"
