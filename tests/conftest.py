@@ -13,7 +13,16 @@ from grpc import aio
 
 from keyvault.keys import generate_key
 from keyvault.server import KeyVaultServer
-from tests.support.keyvault import TestPki, dial, keyvault_settings, make_pki, started
+from switchyard_common.envelope import Binding
+from tests.support.keyvault import (
+    CALL_TIMEOUT,
+    KeyVaultClient,
+    TestPki,
+    dial,
+    keyvault_settings,
+    make_pki,
+    serving,
+)
 from tests.support.nats_server import NatsServer
 from tests.support.postgres import PostgresUnavailable, fresh_database
 
@@ -60,6 +69,15 @@ class RunningKeyVault:
     def channel(self, identity: str) -> aio.Channel:
         return dial(self.port, self.pki.files[identity])
 
+    def client(
+        self,
+        *,
+        binding: Binding | None = None,
+        secret: bytes | None = None,
+        timeout: float | None = CALL_TIMEOUT,
+    ) -> KeyVaultClient:
+        return KeyVaultClient(self.port, self.pki, binding=binding, secret=secret, timeout=timeout)
+
 
 @pytest.fixture
 async def keyvault(
@@ -69,9 +87,8 @@ async def keyvault(
     settings = keyvault_settings(
         pki_=test_pki, keys_dir=keys_dir, nats_url=nats_server.url, audit_path=audit_path
     )
-    server = await started(settings)
-    yield RunningKeyVault(server=server, audit_path=audit_path, pki=test_pki)
-    await server.stop(grace=0)
+    async with serving(settings) as server:
+        yield RunningKeyVault(server=server, audit_path=audit_path, pki=test_pki)
 
 
 @pytest.fixture

@@ -23,12 +23,14 @@ from tests.support.ports import free_port
 
 
 def _dev_env(dev_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYVAULT_", "SWITCHYARD_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYVAULT_", "ROUTER_", "SWITCHYARD_"))}
     env.update(
         SWITCHYARD_DEV_DIR=str(dev_dir),
         SWITCHYARD_NATS_PORT=str(free_port()),
         KEYVAULT_PORT=str(free_port()),
         KEYVAULT_HEALTH_PORT=str(free_port()),
+        ROUTER_PORT=str(free_port()),
+        ROUTER_HEALTH_PORT=str(free_port()),
     )
     return env
 
@@ -100,7 +102,13 @@ def test_dev_stack_serves_keyvault_and_stops_cleanly(tmp_path: Path) -> None:
         rest = process.communicate(timeout=30)[0].decode()
     assert process.returncode == 0, rest
     assert rest.rstrip().endswith("stopped")
-    for setting in ("SWITCHYARD_NATS_PORT", "KEYVAULT_PORT", "KEYVAULT_HEALTH_PORT"):
+    for setting in (
+        "SWITCHYARD_NATS_PORT",
+        "KEYVAULT_PORT",
+        "KEYVAULT_HEALTH_PORT",
+        "ROUTER_PORT",
+        "ROUTER_HEALTH_PORT",
+    ):
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", int(env[setting]))) != 0, f"{setting} still open"
 
@@ -124,7 +132,9 @@ def test_port_in_use_is_a_clear_message(tmp_path: Path) -> None:
 
 
 def test_default_ports_avoid_common_local_services() -> None:
-    from switchyard_dev.devstack import KEYVAULT, KEYVAULT_HEALTH, NATS
+    from switchyard_dev.devstack import KEYVAULT, KEYVAULT_HEALTH, NATS, ROUTER, ROUTER_HEALTH
 
     common = {4222, 5432, 6379, 5672, 1883, 3306, 8080, 50051, 8222, 6222, 7422}
-    assert {NATS.default, KEYVAULT.default, KEYVAULT_HEALTH.default}.isdisjoint(common)
+    defaults = [port.default for port in (NATS, KEYVAULT, KEYVAULT_HEALTH, ROUTER, ROUTER_HEALTH)]
+    assert len(set(defaults)) == len(defaults)
+    assert set(defaults).isdisjoint(common)

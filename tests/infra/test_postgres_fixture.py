@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -23,8 +22,8 @@ from switchyard_common.events import CREDENTIALS_STREAM, ensure_credentials_stre
 from tests.support.nats_server import NatsServer
 from tests.support.ports import free_port
 from tests.support.postgres import admin_url, fresh_database
+from tests.support.processes import REPO_ROOT, run_python
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 USER_TABLES = """
     SELECT table_schema, table_name FROM information_schema.tables
     WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
@@ -113,27 +112,21 @@ def run_inner_pytest(tmp_path: Path, env_changes: dict[str, str | None]) -> subp
             env.pop(name, None)
         else:
             env[name] = value
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-rA",
-            "-p",
-            "tests.conftest",
-            "--rootdir",
-            str(REPO_ROOT),
-            "-c",
-            str(REPO_ROOT / "pyproject.toml"),
-            str(test_file),
-        ],
-        cwd=REPO_ROOT,
+    return run_python(
+        "-m",
+        "pytest",
+        "-q",
+        "-rA",
+        "-p",
+        "tests.conftest",
+        "--rootdir",
+        str(REPO_ROOT),
+        "-c",
+        str(REPO_ROOT / "pyproject.toml"),
+        str(test_file),
         env=env,
-        capture_output=True,
-        text=True,
+        cwd=REPO_ROOT,
         timeout=60,
-        check=False,
     )
 
 

@@ -14,19 +14,24 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from grpc import aio
 
 from keyvault.audit import AuditRecord, AuditUnavailable, FileAuditSink
 from keyvault.ratelimit import RateLimiter
 from keyvault.server import KeyVaultServer
-from keyvault.unwrap import UNIFORM_MESSAGE
 from switchyard.keyvault.v1 import keyvault_pb2
-from switchyard_common.envelope import HEADER_LENGTH, Algorithm, Binding, OwnerType, seal
+from switchyard_common.envelope import HEADER_LENGTH, Algorithm, Binding, OwnerType
 from switchyard_dev import pki
 from tests.conftest import RunningKeyVault
-from tests.support.keyvault import dial, keyvault_settings, started, stub
+from tests.support.keyvault import (
+    CALL_TIMEOUT,
+    UNIFORM,
+    KeyVaultClient,
+    keyvault_settings,
+    serving,
+    status_of,
+    stub,
+)
 from tests.support.nats_server import NatsServer
 
 if TYPE_CHECKING:
@@ -38,60 +43,6 @@ REVOKED_BINDING = Binding("cred-revoked", OwnerType.ORG, "org-7", "mistral")
 OTHER_BINDING = Binding("cred-audit", OwnerType.USER, "user-43", "openai")
 ROUTER = pki.spiffe_id("router")
 ROTATION = pki.spiffe_id("key-rotation")
-TIMEOUT = 10.0
-UNIFORM = (grpc.StatusCode.INVALID_ARGUMENT, UNIFORM_MESSAGE)
-
-
-def to_proto(binding: Binding) -> keyvault_pb2.Binding:
-    owner = {OwnerType.USER: keyvault_pb2.OWNER_TYPE_USER, OwnerType.ORG: keyvault_pb2.OWNER_TYPE_ORG}
-    return keyvault_pb2.Binding(
-        credential_id=binding.credential_id,
-        owner_type=owner[binding.owner_type],
-        owner_id=binding.owner_id,
-        provider=binding.provider,
-    )
-
-
-class Client:
-    def __init__(self, server: KeyVaultServer, pki_: TestPki) -> None:
-        self.server = server
-        self.pki = pki_
-
-    def channel(self, identity: str) -> aio.Channel:
-        return dial(self.server.port, self.pki.files[identity])
-
-    async def seal(self, binding: Binding = BINDING, secret: bytes = SECRET) -> bytes:
-        async with self.channel("chat-api") as channel:
-            reply = await stub(channel).GetPublicKey(keyvault_pb2.GetPublicKeyRequest(), timeout=TIMEOUT)
-        key = serialization.load_pem_public_key(reply.public_key_pem.encode())
-        assert isinstance(key, rsa.RSAPublicKey)
-        return seal(secret, public_key=key, kid=reply.kid, binding=binding)
-
-    async def decrypt(self, envelope: bytes, binding: Binding = BINDING) -> keyvault_pb2.DecryptResponse:
-        async with self.channel("router") as channel:
-            return await stub(channel).Decrypt(
-                keyvault_pb2.DecryptRequest(envelope=envelope, binding=to_proto(binding)), timeout=TIMEOUT
-            )
-
-    async def decrypt_error(self, envelope: bytes, binding: Binding = BINDING) -> aio.AioRpcError:
-        with pytest.raises(aio.AioRpcError) as info:
-            await self.decrypt(envelope, binding)
-        return info.value
-
-    async def rewrap(self, envelope: bytes, binding: Binding = BINDING) -> keyvault_pb2.RewrapResponse:
-        async with self.channel("key-rotation") as channel:
-            return await stub(channel).Rewrap(
-                keyvault_pb2.RewrapRequest(envelope=envelope, binding=to_proto(binding)), timeout=TIMEOUT
-            )
-
-    async def rewrap_error(self, envelope: bytes, binding: Binding = BINDING) -> aio.AioRpcError:
-        with pytest.raises(aio.AioRpcError) as info:
-            await self.rewrap(envelope, binding)
-        return info.value
-
-
-def seen(error: aio.AioRpcError) -> tuple[grpc.StatusCode, str | None]:
-    return error.code(), error.details()
 
 
 def audit_records(path: Path) -> list[dict[str, Any]]:
@@ -101,29 +52,26 @@ def audit_records(path: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def client(keyvault: RunningKeyVault) -> Client:
-    return Client(keyvault.server, keyvault.pki)
+def client(keyvault: RunningKeyVault) -> KeyVaultClient:
+    return keyvault.client(binding=BINDING, secret=SECRET)
 
 
 @asynccontextmanager
 async def custom_keyvault(
     test_pki: TestPki, keys_dir: Path, nats_url: str, audit_path: Path, **overrides: object
-) -> AsyncIterator[Client]:
+) -> AsyncIterator[KeyVaultClient]:
     settings = keyvault_settings(
         pki_=test_pki, keys_dir=keys_dir, nats_url=nats_url, audit_path=audit_path, **overrides
     )
-    server = await started(settings)
-    try:
-        yield Client(server, test_pki)
-    finally:
-        await server.stop(grace=0)
+    async with serving(settings) as server:
+        yield KeyVaultClient(server.port, test_pki, binding=BINDING, secret=SECRET)
 
 
 # --- what is audited ------------------------------------------------------------------------------
 
 
 async def test_each_decrypt_and_rewrap_writes_one_audit_line(
-    client: Client, keyvault: RunningKeyVault
+    client: KeyVaultClient, keyvault: RunningKeyVault
 ) -> None:
     envelope = await client.seal()
     assert audit_records(keyvault.audit_path) == []  # GetPublicKey is not audited
@@ -178,7 +126,7 @@ def _with_header(envelope: bytes, *, algorithm: int | None = None, kid: int | No
 
 
 async def test_refusals_look_the_same_to_the_caller_but_not_in_the_audit(
-    client: Client, keyvault: RunningKeyVault
+    client: KeyVaultClient, keyvault: RunningKeyVault
 ) -> None:
     envelope = await client.seal()
     revoked_envelope = await client.seal(REVOKED_BINDING)
@@ -207,7 +155,7 @@ async def test_refusals_look_the_same_to_the_caller_but_not_in_the_audit(
 
     first_trailers = list(errors["wrong binding"].trailing_metadata() or ())
     for name, error in errors.items():
-        assert seen(error) == UNIFORM, (name, error)
+        assert status_of(error) == UNIFORM, (name, error)
         assert list(error.trailing_metadata() or ()) == first_trailers, name
         assert SECRET not in (error.details() or "").encode()
 
@@ -225,17 +173,19 @@ async def test_refusals_look_the_same_to_the_caller_but_not_in_the_audit(
     assert (await client.decrypt(envelope)).secret == SECRET
 
 
-async def test_rewrap_refusal_is_uniform_and_audited(client: Client, keyvault: RunningKeyVault) -> None:
+async def test_rewrap_refusal_is_uniform_and_audited(
+    client: KeyVaultClient, keyvault: RunningKeyVault
+) -> None:
     envelope = await client.seal()
     error = await client.rewrap_error(envelope, OTHER_BINDING)
-    assert seen(error) == UNIFORM
+    assert status_of(error) == UNIFORM
     [record] = audit_records(keyvault.audit_path)
     assert (record["operation"], record["caller"], record["outcome"]) == ("rewrap", ROTATION, "refused")
     assert record["reason"] == "AES-GCM authentication failed"
 
 
 async def test_incomplete_binding_is_a_malformed_request_and_audited(
-    client: Client, keyvault: RunningKeyVault
+    client: KeyVaultClient, keyvault: RunningKeyVault
 ) -> None:
     envelope = await client.seal()
     async with client.channel("router") as channel:
@@ -244,7 +194,7 @@ async def test_incomplete_binding_is_a_malformed_request_and_audited(
                 keyvault_pb2.DecryptRequest(
                     envelope=envelope, binding=keyvault_pb2.Binding(credential_id="cred-audit")
                 ),
-                timeout=TIMEOUT,
+                timeout=CALL_TIMEOUT,
             )
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     [record] = audit_records(keyvault.audit_path)
@@ -264,7 +214,7 @@ def _encodings(data: bytes) -> list[bytes]:
 
 
 async def test_audit_never_contains_the_secret_or_the_envelope(
-    client: Client, keyvault: RunningKeyVault
+    client: KeyVaultClient, keyvault: RunningKeyVault
 ) -> None:
     envelope = await client.seal()
     await client.decrypt(envelope)
@@ -304,7 +254,7 @@ async def test_audit_sink_full_refuses_decrypt(
         rewrap_error = await client.rewrap_error(envelope)
         assert rewrap_error.code() == grpc.StatusCode.UNAVAILABLE
         # A refusal that cannot be audited is still a refusal, with the uniform message.
-        assert seen(await client.decrypt_error(envelope, OTHER_BINDING)) == UNIFORM
+        assert status_of(await client.decrypt_error(envelope, OTHER_BINDING)) == UNIFORM
 
 
 @contextmanager
@@ -323,7 +273,9 @@ def audit_fd_replaced(server: KeyVaultServer, path: Path, flags: int) -> Iterato
         os.close(replacement)
 
 
-async def test_audit_write_failure_refuses_and_recovers(client: Client, keyvault: RunningKeyVault) -> None:
+async def test_audit_write_failure_refuses_and_recovers(
+    client: KeyVaultClient, keyvault: RunningKeyVault
+) -> None:
     envelope = await client.seal()
     with audit_fd_replaced(keyvault.server, keyvault.audit_path, os.O_RDONLY):
         error = await client.decrypt_error(envelope)
@@ -420,7 +372,7 @@ async def test_failed_attempts_count_against_the_limit(
     ) as client:
         envelope = await client.seal()
         for _ in range(3):
-            assert seen(await client.decrypt_error(b"garbage")) == UNIFORM
+            assert status_of(await client.decrypt_error(b"garbage")) == UNIFORM
         limited = await client.decrypt_error(envelope)
     assert limited.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -18,10 +16,20 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from keyvault.server import SERVICE_NAME, KeyVaultServer, authorization_policy
 from switchyard.keyvault.v1 import keyvault_pb2
 from switchyard_common.authz import ANY_AUTHENTICATED, Allow, SpiffeAuthorizer, current_caller
-from switchyard_common.envelope import Binding, OwnerType, seal
+from switchyard_common.envelope import Binding, OwnerType
 from switchyard_dev import pki
 from tests.conftest import RunningKeyVault
-from tests.support.keyvault import keyvault_settings, started, stub
+from tests.support.keyvault import (
+    CALL_TIMEOUT,
+    KeyVaultClient,
+    decrypt_request,
+    dial,
+    keyvault_settings,
+    probe_health,
+    rpc_error,
+    serving,
+    stub,
+)
 from tests.support.nats_server import NatsServer
 from tests.support.ports import free_port
 
@@ -30,26 +38,14 @@ if TYPE_CHECKING:
 
 SECRET = b"sk-mtls-secret-0451"
 BINDING = Binding("cred-mtls", OwnerType.USER, "user-1", "openai")
-BINDING_PROTO = keyvault_pb2.Binding(
-    credential_id="cred-mtls", owner_type=keyvault_pb2.OWNER_TYPE_USER, owner_id="user-1", provider="openai"
-)
 DECRYPT = f"/{SERVICE_NAME}/Decrypt"
-CALL_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 5.0
 
 
-async def sealed(kv: RunningKeyVault) -> bytes:
-    async with kv.channel("chat-api") as channel:
-        reply = await stub(channel).GetPublicKey(keyvault_pb2.GetPublicKeyRequest(), timeout=CALL_TIMEOUT)
-    key = serialization.load_pem_public_key(reply.public_key_pem.encode())
-    assert isinstance(key, rsa.RSAPublicKey)
-    return seal(SECRET, public_key=key, kid=reply.kid, binding=BINDING)
-
-
-async def rpc_error(call: Awaitable[object]) -> aio.AioRpcError:
-    with pytest.raises(aio.AioRpcError) as info:
-        await call
-    return info.value
+@pytest.fixture
+def client(keyvault: RunningKeyVault) -> KeyVaultClient:
+    """Seals SECRET under BINDING as chat-api; each call may name the identity it is made as."""
+    return keyvault.client(binding=BINDING, secret=SECRET)
 
 
 def audit_lines(kv: RunningKeyVault) -> list[str]:
@@ -61,67 +57,46 @@ def audit_lines(kv: RunningKeyVault) -> list[str]:
 # --- authorization over real mTLS -------------------------------------------------------------
 
 
-async def test_router_may_decrypt(keyvault: RunningKeyVault) -> None:
+async def test_router_may_decrypt(client: KeyVaultClient) -> None:
     """The positive control for the denials below: same envelope, the authorized identity."""
-    envelope = await sealed(keyvault)
-    async with keyvault.channel("router") as channel:
-        reply = await stub(channel).Decrypt(
-            keyvault_pb2.DecryptRequest(envelope=envelope, binding=BINDING_PROTO), timeout=CALL_TIMEOUT
-        )
+    envelope = await client.seal()
+    reply = await client.decrypt(envelope, identity="router")
     assert reply.secret == SECRET
 
 
-async def test_chat_api_gets_the_public_key_but_may_not_decrypt(keyvault: RunningKeyVault) -> None:
-    envelope = await sealed(keyvault)  # GetPublicKey as chat-api succeeded inside
-    async with keyvault.channel("chat-api") as channel:
-        error = await rpc_error(
-            stub(channel).Decrypt(
-                keyvault_pb2.DecryptRequest(envelope=envelope, binding=BINDING_PROTO), timeout=CALL_TIMEOUT
-            )
-        )
+async def test_chat_api_gets_the_public_key_but_may_not_decrypt(
+    client: KeyVaultClient, keyvault: RunningKeyVault
+) -> None:
+    envelope = await client.seal()  # GetPublicKey as chat-api succeeded inside
+    error = await client.decrypt_error(envelope, identity="chat-api")
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     assert SECRET not in str(error).encode()
     # Refused before the servicer: nothing was opened, so nothing was audited.
     assert audit_lines(keyvault) == []
 
 
-async def test_router_may_not_rewrap(keyvault: RunningKeyVault) -> None:
-    envelope = await sealed(keyvault)
-    async with keyvault.channel("router") as channel:
-        error = await rpc_error(
-            stub(channel).Rewrap(
-                keyvault_pb2.RewrapRequest(envelope=envelope, binding=BINDING_PROTO), timeout=CALL_TIMEOUT
-            )
-        )
+async def test_router_may_not_rewrap(client: KeyVaultClient, keyvault: RunningKeyVault) -> None:
+    envelope = await client.seal()
+    error = await client.rewrap_error(envelope, identity="router")
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     assert audit_lines(keyvault) == []
 
 
-async def test_key_rotation_may_rewrap_but_not_decrypt(keyvault: RunningKeyVault) -> None:
-    envelope = await sealed(keyvault)
-    async with keyvault.channel("key-rotation") as channel:
-        error = await rpc_error(
-            stub(channel).Decrypt(
-                keyvault_pb2.DecryptRequest(envelope=envelope, binding=BINDING_PROTO), timeout=CALL_TIMEOUT
-            )
-        )
-        rewrapped = await stub(channel).Rewrap(
-            keyvault_pb2.RewrapRequest(envelope=envelope, binding=BINDING_PROTO), timeout=CALL_TIMEOUT
-        )
+async def test_key_rotation_may_rewrap_but_not_decrypt(client: KeyVaultClient) -> None:
+    envelope = await client.seal()
+    error = await client.decrypt_error(envelope, identity="key-rotation")
+    rewrapped = await client.rewrap(envelope, identity="key-rotation")
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     assert rewrapped.envelope  # the same identity is admitted to the method it is allowed
 
 
 @pytest.mark.parametrize("identity", ["cn-router-no-san", "cn-router-other-san"])
-async def test_common_name_is_not_identity(keyvault: RunningKeyVault, identity: str) -> None:
+async def test_common_name_is_not_identity(
+    client: KeyVaultClient, keyvault: RunningKeyVault, identity: str
+) -> None:
     """Both certificates say CN=router; only the SAN URI counts, and it is absent or chat-api."""
-    envelope = await sealed(keyvault)
-    async with keyvault.channel(identity) as channel:
-        error = await rpc_error(
-            stub(channel).Decrypt(
-                keyvault_pb2.DecryptRequest(envelope=envelope, binding=BINDING_PROTO), timeout=CALL_TIMEOUT
-            )
-        )
+    envelope = await client.seal()
+    error = await client.decrypt_error(envelope, identity=identity)
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     assert audit_lines(keyvault) == []
 
@@ -201,9 +176,7 @@ async def test_method_without_policy_entry_is_denied(
     await server.start()
     try:
         await server.revocations.wait_ready()
-        async with aio.secure_channel(
-            f"localhost:{server.port}", _credentials(test_pki, "router")
-        ) as channel:
+        async with dial(server.port, test_pki.files["router"]) as channel:
             error = await rpc_error(
                 stub(channel).GetPublicKey(keyvault_pb2.GetPublicKeyRequest(), timeout=CALL_TIMEOUT)
             )
@@ -215,15 +188,6 @@ async def test_method_without_policy_entry_is_denied(
         await server.stop(grace=0)
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     assert health.status == health_pb2.HealthCheckResponse.SERVING
-
-
-def _credentials(test_pki: TestPki, identity: str) -> grpc.ChannelCredentials:
-    files = test_pki.files[identity]
-    return grpc.ssl_channel_credentials(
-        root_certificates=files.ca.read_bytes(),
-        private_key=files.key.read_bytes(),
-        certificate_chain=files.cert.read_bytes(),
-    )
 
 
 # --- health and reflection -------------------------------------------------------------------------
@@ -280,14 +244,6 @@ async def test_reflection_refused_without_spiffe_id(keyvault: RunningKeyVault) -
     assert details == "caller not authorized"
 
 
-async def _check_plain(port: int) -> int:
-    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        reply = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(), timeout=CALL_TIMEOUT
-        )
-    return int(reply.status)
-
-
 async def test_plaintext_health_port_serves_only_health(
     test_pki: TestPki, keys_dir: Path, nats_server: NatsServer, tmp_path: Path
 ) -> None:
@@ -299,30 +255,25 @@ async def test_plaintext_health_port_serves_only_health(
         audit_path=tmp_path / "audit.jsonl",
         health_port=health_port,
     )
-    server = await started(settings)
-    try:
+    async with serving(settings) as server:
         assert server.health_port == health_port
         # SERVING is set right after the revocation list becomes ready; allow it a moment.
         deadline = asyncio.get_running_loop().time() + CALL_TIMEOUT
-        status = await _check_plain(health_port)
+        status = await probe_health(health_port, timeout=CALL_TIMEOUT)
         while (
             status != health_pb2.HealthCheckResponse.SERVING and asyncio.get_running_loop().time() < deadline
         ):
             await asyncio.sleep(0.02)
-            status = await _check_plain(health_port)
+            status = await probe_health(health_port, timeout=CALL_TIMEOUT)
         assert status == health_pb2.HealthCheckResponse.SERVING
         async with aio.insecure_channel(f"127.0.0.1:{health_port}") as channel:
             error = await rpc_error(
                 stub(channel).GetPublicKey(keyvault_pb2.GetPublicKeyRequest(), timeout=CALL_TIMEOUT)
             )
             decrypt_error = await rpc_error(
-                stub(channel).Decrypt(
-                    keyvault_pb2.DecryptRequest(envelope=b"x", binding=BINDING_PROTO), timeout=CALL_TIMEOUT
-                )
+                stub(channel).Decrypt(decrypt_request(b"x", BINDING), timeout=CALL_TIMEOUT)
             )
             reflection_error = await rpc_error(_list_services(channel))
-    finally:
-        await server.stop(grace=0)
     assert error.code() == grpc.StatusCode.UNIMPLEMENTED
     assert decrypt_error.code() == grpc.StatusCode.UNIMPLEMENTED
     assert reflection_error.code() == grpc.StatusCode.UNIMPLEMENTED
@@ -339,11 +290,8 @@ async def test_health_is_not_serving_until_revocations_are_ready(
         audit_path=tmp_path / "audit.jsonl",
         health_port=free_port(),
     )
-    server = await started(settings, wait_ready=False)
-    try:
-        status = await _check_plain(server.health_port)
-    finally:
-        await server.stop(grace=0)
+    async with serving(settings, wait_ready=False) as server:
+        status = await probe_health(server.health_port, timeout=CALL_TIMEOUT)
     assert status == health_pb2.HealthCheckResponse.NOT_SERVING
 
 

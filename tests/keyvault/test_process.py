@@ -24,21 +24,19 @@ from pathlib import Path
 
 import grpc
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from grpc import aio
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from keyvault.keys import generate_key
 from keyvault.unwrap import UNIFORM_MESSAGE
 from switchyard.keyvault.v1 import keyvault_pb2
-from switchyard_common.envelope import Binding, OwnerType, seal
+from switchyard_common.envelope import Binding, OwnerType
+from tests.support.keyvault import KeyVaultClient, decrypt_request, dial, probe_health, status_or_code, stub
 from tests.support.keyvault import TestPki as Pki
-from tests.support.keyvault import dial, stub
 from tests.support.nats_server import NatsServer
 from tests.support.ports import free_port
+from tests.support.processes import REPO_ROOT, environ_without, run_python
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 20.0
 EXIT_TIMEOUT_SECONDS = 10.0
 KEY_BITS = 2048  # allowed, and generated much faster than 3072
@@ -46,18 +44,9 @@ SMALL_PIPE_BYTES = 4096
 BINDING = Binding("cred-canary", OwnerType.USER, "user-1", "openai")
 
 
-def binding_message(value: Binding) -> keyvault_pb2.Binding:
-    return keyvault_pb2.Binding(
-        credential_id=value.credential_id,
-        owner_type=keyvault_pb2.OWNER_TYPE_USER,
-        owner_id=value.owner_id,
-        provider=value.provider,
-    )
-
-
 def keyvault_env(pki: Pki, keys_dir: Path, nats_url: str, **settings: object) -> dict[str, str]:
     """The parent's environment without any KEYVAULT_* of its own, plus these settings."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("KEYVAULT_")}
+    env = environ_without("KEYVAULT_")
     files = pki.files["keyvault"]
     values: dict[str, object] = {
         "host": "127.0.0.1",
@@ -77,15 +66,7 @@ def keyvault_env(pki: Pki, keys_dir: Path, nats_url: str, **settings: object) ->
 
 def run_to_exit(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run keyvault expecting it to give up on its own."""
-    return subprocess.run(
-        [sys.executable, "-m", "keyvault"],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    return run_python("-m", "keyvault", env=env, cwd=REPO_ROOT, timeout=30)
 
 
 @dataclass
@@ -111,14 +92,7 @@ class KeyVaultProcess:
 
     async def health(self) -> int | str:
         """The plaintext probe port's answer, or the gRPC error code while it gives none."""
-        async with aio.insecure_channel(f"127.0.0.1:{self.health_port}") as channel:
-            try:
-                reply = await health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=2
-                )
-            except aio.AioRpcError as exc:
-                return exc.code().name
-        return int(reply.status)
+        return await status_or_code(probe_health(self.health_port, timeout=2))
 
     async def wait_serving(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -168,15 +142,7 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
 
 
 async def seal_through(kv: KeyVaultProcess, pki: Pki, secret: bytes, binding: Binding = BINDING) -> bytes:
-    async with dial(kv.port, pki.files["chat-api"]) as channel:
-        public = await stub(channel).GetPublicKey(keyvault_pb2.GetPublicKeyRequest(), timeout=5)
-    key = serialization.load_pem_public_key(public.public_key_pem.encode())
-    assert isinstance(key, rsa.RSAPublicKey)
-    return seal(secret, public_key=key, kid=public.kid, binding=binding)
-
-
-def decrypt_request(envelope: bytes, binding: Binding = BINDING) -> keyvault_pb2.DecryptRequest:
-    return keyvault_pb2.DecryptRequest(envelope=envelope, binding=binding_message(binding))
+    return await KeyVaultClient(kv.port, pki, binding=binding, timeout=5).seal(secret=secret)
 
 
 def json_lines(text: str) -> list[dict[str, object]]:
@@ -230,7 +196,7 @@ async def test_serves_and_never_writes_secrets_anywhere(
     canary = ("sk-canary-" + secrets.token_hex(16)).encode()
     envelope = await seal_through(kv, test_pki, canary)
     async with dial(kv.port, test_pki.files["router"]) as channel:
-        reply = await stub(channel).Decrypt(decrypt_request(envelope), timeout=5)
+        reply = await stub(channel).Decrypt(decrypt_request(envelope, BINDING), timeout=5)
         assert reply.secret == canary
         # Sealed for another owner: refused, uniformly.
         other_owner = Binding(BINDING.credential_id, OwnerType.USER, "user-2", BINDING.provider)
@@ -240,7 +206,7 @@ async def test_serves_and_never_writes_secrets_anywhere(
         assert refused.value.details() == UNIFORM_MESSAGE
     async with dial(kv.port, test_pki.files["chat-api"]) as channel:
         with pytest.raises(aio.AioRpcError) as denied:
-            await stub(channel).Decrypt(decrypt_request(envelope), timeout=5)
+            await stub(channel).Decrypt(decrypt_request(envelope, BINDING), timeout=5)
         assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
     kv.process.send_signal(signal.SIGTERM)
@@ -291,7 +257,9 @@ async def test_sigterm_lets_an_in_flight_call_finish(
             completed = 0
             in_flight: asyncio.Task[keyvault_pb2.DecryptResponse] | None = None
             for _ in range(200):
-                call = asyncio.ensure_future(stub(channel).Decrypt(decrypt_request(envelope), timeout=30))
+                call = asyncio.ensure_future(
+                    stub(channel).Decrypt(decrypt_request(envelope, BINDING), timeout=30)
+                )
                 done, _pending = await asyncio.wait({call}, timeout=1.0)
                 if not done:
                     in_flight = call
@@ -359,7 +327,7 @@ def test_port_in_use_is_one_clear_line(
 
 
 def test_missing_settings_are_named(tmp_path: Path) -> None:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("KEYVAULT_")}
+    env = environ_without("KEYVAULT_")
     env["KEYVAULT_PORT"] = "not-a-port"
     line = assert_clean_failure(run_to_exit(env), "missing or invalid settings")
     named = {field.strip() for field in line.split(":", 2)[-1].split(",")}

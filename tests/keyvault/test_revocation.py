@@ -18,20 +18,26 @@ from typing import TypeVar
 import grpc
 import nats
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from google.protobuf.message import DecodeError
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from keyvault.server import KeyVaultServer
-from keyvault.unwrap import UNIFORM_MESSAGE
 from switchyard.events.v1 import credentials_pb2
 from switchyard.keyvault.v1 import keyvault_pb2
-from switchyard_common.envelope import Binding, OwnerType, seal
+from switchyard_common.envelope import Binding, OwnerType
 from switchyard_common.events import CREDENTIALS_STREAM, REVOKED_SUBJECT, publish_revocation
+from tests.support.keyvault import (
+    UNIFORM,
+    KeyVaultClient,
+    keyvault_settings,
+    probe_health,
+    serving,
+    started,
+    status_of,
+    status_or_code,
+)
 from tests.support.keyvault import TestPki as Pki
-from tests.support.keyvault import dial, keyvault_settings, started, stub
 from tests.support.nats_server import NatsServer
 from tests.support.ports import free_port
 
@@ -48,34 +54,18 @@ def binding(credential_id: str) -> Binding:
     return Binding(credential_id, OwnerType.USER, "user-1", "openai")
 
 
-def binding_message(value: Binding) -> keyvault_pb2.Binding:
-    return keyvault_pb2.Binding(
-        credential_id=value.credential_id,
-        owner_type=keyvault_pb2.OWNER_TYPE_USER,
-        owner_id=value.owner_id,
-        provider=value.provider,
-    )
-
-
 class Vault:
-    """One running keyvault, with channels to it as chat-api (seals) and router (decrypts)."""
+    """One running keyvault, with channels to it as chat-api (seals) and router (decrypts) kept open."""
 
     def __init__(self, server: KeyVaultServer, pki: Pki) -> None:
         self.server = server
-        self.router = dial(server.port, pki.files["router"])
-        self.chat_api = dial(server.port, pki.files["chat-api"])
+        self.client = KeyVaultClient(server.port, pki, timeout=5, keep_open=True)
 
     async def seal(self, credential_id: str, secret: bytes) -> bytes:
-        public = await stub(self.chat_api).GetPublicKey(keyvault_pb2.GetPublicKeyRequest(), timeout=5)
-        key = serialization.load_pem_public_key(public.public_key_pem.encode())
-        assert isinstance(key, rsa.RSAPublicKey)
-        return seal(secret, public_key=key, kid=public.kid, binding=binding(credential_id))
+        return await self.client.seal(binding(credential_id), secret=secret)
 
     async def decrypt(self, credential_id: str, envelope: bytes) -> bytes:
-        request = keyvault_pb2.DecryptRequest(
-            envelope=envelope, binding=binding_message(binding(credential_id))
-        )
-        reply = await stub(self.router).Decrypt(request, timeout=5)
+        reply = await self.client.decrypt(envelope, binding(credential_id))
         return reply.secret
 
     async def refusal(self, credential_id: str, envelope: bytes) -> aio.AioRpcError | None:
@@ -88,22 +78,18 @@ class Vault:
 
     async def health(self) -> int:
         """Health over the mTLS port (any authenticated caller may ask)."""
-        reply = await health_pb2_grpc.HealthStub(self.router).Check(
-            health_pb2.HealthCheckRequest(), timeout=5
-        )
-        return int(reply.status)
-
-    async def probe_health(self) -> int:
-        """Health over the plaintext probe port, as kubelet asks."""
-        async with aio.insecure_channel(f"127.0.0.1:{self.server.health_port}") as channel:
+        async with self.client.channel("router") as channel:
             reply = await health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=5
             )
         return int(reply.status)
 
+    async def probe_health(self) -> int:
+        """Health over the plaintext probe port, as kubelet asks."""
+        return await probe_health(self.server.health_port, timeout=5)
+
     async def close(self) -> None:
-        await self.router.close(None)
-        await self.chat_api.close(None)
+        await self.client.close()
 
 
 VaultFactory = Callable[..., AbstractAsyncContextManager[Vault]]
@@ -122,13 +108,12 @@ def start_vault(test_pki: Pki, keys_dir: Path, nats_server: NatsServer, tmp_path
             audit_path=tmp_path / "audit.jsonl",
             **overrides,
         )
-        server = await started(settings, wait_ready=wait_ready)
-        vault = Vault(server, test_pki)
-        try:
-            yield vault
-        finally:
-            await vault.close()
-            await server.stop(grace=0)
+        async with serving(settings, wait_ready=wait_ready) as server:
+            vault = Vault(server, test_pki)
+            try:
+                yield vault
+            finally:
+                await vault.close()
 
     return factory
 
@@ -149,11 +134,7 @@ async def poll_until(
 
 
 def is_uniform_refusal(error: aio.AioRpcError | None) -> bool:
-    return (
-        error is not None
-        and error.code() == grpc.StatusCode.INVALID_ARGUMENT
-        and error.details() == UNIFORM_MESSAGE
-    )
+    return error is not None and status_of(error) == UNIFORM
 
 
 async def wait_refused(vault: Vault, credential_id: str, envelope: bytes, *, within: float) -> float:
@@ -168,13 +149,9 @@ async def wait_refused(vault: Vault, credential_id: str, envelope: bytes, *, wit
 
 
 async def wait_health(check: Callable[[], Awaitable[int]], status: int, *, within: float) -> None:
-    async def safe_check() -> int | str:
-        try:
-            return await check()
-        except aio.AioRpcError as exc:
-            return exc.code().name
-
-    await poll_until(safe_check, lambda value: value == status, within=within, what=f"health {status}")
+    await poll_until(
+        lambda: status_or_code(check()), lambda value: value == status, within=within, what=f"health {status}"
+    )
 
 
 def revocation(credential_id: str, event_id: str | None = None) -> credentials_pb2.CredentialRevoked:
@@ -230,10 +207,7 @@ async def test_revocation_propagates_within_bound_and_spares_other_credentials(
         assert is_uniform_refusal(revoked_error)
         assert revoked_error is not None
         assert tampered_error is not None
-        assert (revoked_error.code(), revoked_error.details()) == (
-            tampered_error.code(),
-            tampered_error.details(),
-        )
+        assert status_of(revoked_error) == status_of(tampered_error)
         assert await vault.decrypt("cred-kept", kept) == b"sk-kept"
         assert await vault.health() == SERVING
 

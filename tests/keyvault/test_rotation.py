@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import grpc
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from grpc import aio
 
+from keyvault.config import Settings
 from keyvault.keyring import KeyRingError, load_keyring
 from keyvault.keys import generate_key
 from keyvault.server import KeyVaultServer
-from keyvault.unwrap import UNIFORM_MESSAGE
-from switchyard.keyvault.v1 import keyvault_pb2
 from switchyard_common.envelope import Binding, OwnerType, parse, seal
 from tests.conftest import RunningKeyVault
-from tests.support.keyvault import dial, keyvault_settings, started, stub
+from tests.support.keyvault import UNIFORM, KeyVaultClient, keyvault_settings, serving, status_of
 from tests.support.nats_server import NatsServer
+from tests.support.processes import environ_without, run_python
 
 if TYPE_CHECKING:
     from tests.support.keyvault import TestPki
@@ -31,89 +27,43 @@ if TYPE_CHECKING:
 SECRET = b"sk-rotation-7f3a9c"
 BINDING = Binding("cred-rot", OwnerType.ORG, "org-9", "anthropic")
 OTHER_BINDING = Binding("cred-rot", OwnerType.ORG, "org-10", "anthropic")
-TIMEOUT = 10.0
-
-
-def to_proto(binding: Binding) -> keyvault_pb2.Binding:
-    owner = {OwnerType.USER: keyvault_pb2.OWNER_TYPE_USER, OwnerType.ORG: keyvault_pb2.OWNER_TYPE_ORG}
-    return keyvault_pb2.Binding(
-        credential_id=binding.credential_id,
-        owner_type=owner[binding.owner_type],
-        owner_id=binding.owner_id,
-        provider=binding.provider,
-    )
-
-
-class Client:
-    """Calls one keyvault server as the identity each method is meant for."""
-
-    def __init__(self, server: KeyVaultServer, pki_: TestPki) -> None:
-        self.server = server
-        self.pki = pki_
-
-    def channel(self, identity: str) -> aio.Channel:
-        return dial(self.server.port, self.pki.files[identity])
-
-    async def public_key(self) -> tuple[int, rsa.RSAPublicKey]:
-        async with self.channel("chat-api") as channel:
-            reply = await stub(channel).GetPublicKey(keyvault_pb2.GetPublicKeyRequest(), timeout=TIMEOUT)
-        key = serialization.load_pem_public_key(reply.public_key_pem.encode())
-        assert isinstance(key, rsa.RSAPublicKey)
-        return reply.kid, key
-
-    async def seal(self, secret: bytes = SECRET, binding: Binding = BINDING) -> bytes:
-        kid, key = await self.public_key()
-        return seal(secret, public_key=key, kid=kid, binding=binding)
-
-    async def decrypt(self, envelope: bytes, binding: Binding = BINDING) -> keyvault_pb2.DecryptResponse:
-        async with self.channel("router") as channel:
-            return await stub(channel).Decrypt(
-                keyvault_pb2.DecryptRequest(envelope=envelope, binding=to_proto(binding)), timeout=TIMEOUT
-            )
-
-    async def decrypt_error(self, envelope: bytes, binding: Binding = BINDING) -> aio.AioRpcError:
-        with pytest.raises(aio.AioRpcError) as info:
-            await self.decrypt(envelope, binding)
-        return info.value
-
-    async def rewrap(self, envelope: bytes, binding: Binding = BINDING) -> keyvault_pb2.RewrapResponse:
-        async with self.channel("key-rotation") as channel:
-            return await stub(channel).Rewrap(
-                keyvault_pb2.RewrapRequest(envelope=envelope, binding=to_proto(binding)), timeout=TIMEOUT
-            )
-
-    async def rewrap_error(self, envelope: bytes, binding: Binding = BINDING) -> aio.AioRpcError:
-        with pytest.raises(aio.AioRpcError) as info:
-            await self.rewrap(envelope, binding)
-        return info.value
-
-
-def uniform(error: aio.AioRpcError) -> tuple[grpc.StatusCode, str | None]:
-    return error.code(), error.details()
-
-
-UNIFORM = (grpc.StatusCode.INVALID_ARGUMENT, UNIFORM_MESSAGE)
 
 
 @pytest.fixture
-def client(keyvault: RunningKeyVault) -> Client:
-    return Client(keyvault.server, keyvault.pki)
+def client(keyvault: RunningKeyVault) -> KeyVaultClient:
+    return keyvault.client(binding=BINDING, secret=SECRET)
+
+
+@pytest.fixture
+def min_kid_2_settings(
+    test_pki: TestPki, keys_dir: Path, nats_server: NatsServer, tmp_path: Path
+) -> Settings:
+    """Settings for a fresh keyvault that opens nothing below kid 2."""
+    return keyvault_settings(
+        pki_=test_pki,
+        keys_dir=keys_dir,
+        nats_url=nats_server.url,
+        audit_path=tmp_path / "audit.jsonl",
+        min_kid=2,
+    )
 
 
 def add_kid(server: KeyVaultServer) -> int:
     return generate_key(server.settings.keys_dir, bits=2048)
 
 
-async def test_reload_picks_up_a_new_kid_and_old_envelopes_still_open(client: Client) -> None:
+async def test_reload_picks_up_a_new_kid_and_old_envelopes_still_open(
+    client: KeyVaultClient, keyvault: RunningKeyVault
+) -> None:
     old_kid, old_key = await client.public_key()
     assert old_kid == 1
     old_envelope = await client.seal()
     assert parse(old_envelope).kid == 1
 
-    assert add_kid(client.server) == 2
+    assert add_kid(keyvault.server) == 2
     # A key file alone changes nothing until the keys are reloaded.
     assert (await client.public_key())[0] == 1
-    client.server.reload_keys()
+    keyvault.server.reload_keys()
 
     new_kid, new_key = await client.public_key()
     assert new_kid == 2
@@ -127,10 +77,12 @@ async def test_reload_picks_up_a_new_kid_and_old_envelopes_still_open(client: Cl
     assert (new_reply.secret, new_reply.kid) == (SECRET, 2)
 
 
-async def test_rewrap_moves_an_envelope_to_the_newest_kid(client: Client) -> None:
+async def test_rewrap_moves_an_envelope_to_the_newest_kid(
+    client: KeyVaultClient, keyvault: RunningKeyVault
+) -> None:
     old_envelope = await client.seal()
-    add_kid(client.server)
-    client.server.reload_keys()
+    add_kid(keyvault.server)
+    keyvault.server.reload_keys()
 
     reply = await client.rewrap(old_envelope)
     assert reply.changed_kid is True
@@ -145,7 +97,7 @@ async def test_rewrap_moves_an_envelope_to_the_newest_kid(client: Client) -> Non
     opened = await client.decrypt(reply.envelope)
     assert (opened.secret, opened.kid) == (SECRET, 2)
     # Still bound to exactly the original binding.
-    assert uniform(await client.decrypt_error(reply.envelope, OTHER_BINDING)) == UNIFORM
+    assert status_of(await client.decrypt_error(reply.envelope, OTHER_BINDING)) == UNIFORM
 
     again = await client.rewrap(reply.envelope)
     assert again.changed_kid is False
@@ -154,90 +106,75 @@ async def test_rewrap_moves_an_envelope_to_the_newest_kid(client: Client) -> Non
     assert (await client.decrypt(again.envelope)).secret == SECRET
 
 
-async def test_rewrap_cannot_rebind_an_envelope(client: Client) -> None:
+async def test_rewrap_cannot_rebind_an_envelope(client: KeyVaultClient, keyvault: RunningKeyVault) -> None:
     """Rewrap opens under the binding it is given, so it cannot move a secret to another owner."""
     envelope = await client.seal()
-    add_kid(client.server)
-    client.server.reload_keys()
-    assert uniform(await client.rewrap_error(envelope, OTHER_BINDING)) == UNIFORM
+    add_kid(keyvault.server)
+    keyvault.server.reload_keys()
+    assert status_of(await client.rewrap_error(envelope, OTHER_BINDING)) == UNIFORM
 
 
-async def test_raising_the_floor_refuses_old_envelopes_uniformly(client: Client) -> None:
+async def test_raising_the_floor_refuses_old_envelopes_uniformly(
+    client: KeyVaultClient, keyvault: RunningKeyVault
+) -> None:
     old_envelope = await client.seal()
-    add_kid(client.server)
-    client.server.reload_keys(min_kid=2)
+    add_kid(keyvault.server)
+    keyvault.server.reload_keys(min_kid=2)
     new_envelope = await client.seal()
     assert parse(new_envelope).kid == 2
 
     below_floor = await client.decrypt_error(old_envelope)
     garbage = await client.decrypt_error(b"not an envelope at all")
-    assert uniform(below_floor) == UNIFORM
-    assert uniform(below_floor) == uniform(garbage)
+    assert status_of(below_floor) == UNIFORM
+    assert status_of(below_floor) == status_of(garbage)
     # Nor can rotation rescue an envelope below the floor.
-    assert uniform(await client.rewrap_error(old_envelope)) == UNIFORM
+    assert status_of(await client.rewrap_error(old_envelope)) == UNIFORM
     assert (await client.decrypt(new_envelope)).secret == SECRET
 
-    client.server.reload_keys(min_kid=1)
+    keyvault.server.reload_keys(min_kid=1)
     assert (await client.decrypt(old_envelope)).secret == SECRET
 
 
-async def test_a_reload_that_fails_keeps_the_loaded_keys(client: Client) -> None:
+async def test_a_reload_that_fails_keeps_the_loaded_keys(
+    client: KeyVaultClient, keyvault: RunningKeyVault
+) -> None:
     envelope = await client.seal()
-    keys_dir = client.server.settings.keys_dir
+    keys_dir = keyvault.server.settings.keys_dir
     with pytest.raises(KeyRingError, match="above the newest key"):
-        client.server.reload_keys(min_kid=5)
+        keyvault.server.reload_keys(min_kid=5)
     (keys_dir / "kid-2.pem").write_bytes(
         b"-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n"
     )
     with pytest.raises(KeyRingError, match=re.escape("cannot load kid-2.pem")):
-        client.server.reload_keys()
+        keyvault.server.reload_keys()
     assert (await client.public_key())[0] == 1
     assert (await client.decrypt(envelope)).secret == SECRET
 
 
 async def test_fresh_server_with_min_kid_setting(
-    test_pki: TestPki, keys_dir: Path, nats_server: NatsServer, tmp_path: Path
+    test_pki: TestPki, keys_dir: Path, min_kid_2_settings: Settings
 ) -> None:
     kid_1 = serialization.load_pem_private_key((keys_dir / "kid-1.pem").read_bytes(), password=None)
     assert isinstance(kid_1, rsa.RSAPrivateKey)
     old_envelope = seal(SECRET, public_key=kid_1.public_key(), kid=1, binding=BINDING)
     assert generate_key(keys_dir, bits=2048) == 2
 
-    settings = keyvault_settings(
-        pki_=test_pki,
-        keys_dir=keys_dir,
-        nats_url=nats_server.url,
-        audit_path=tmp_path / "audit.jsonl",
-        min_kid=2,
-    )
-    server = await started(settings)
-    try:
-        client = Client(server, test_pki)
+    async with serving(min_kid_2_settings) as server:
+        client = KeyVaultClient(server.port, test_pki, binding=BINDING, secret=SECRET)
         assert (await client.public_key())[0] == 2
         refused = await client.decrypt_error(old_envelope)
-        assert uniform(refused) == UNIFORM
-        assert uniform(refused) == uniform(await client.decrypt_error(old_envelope, OTHER_BINDING))
+        assert status_of(refused) == UNIFORM
+        assert status_of(refused) == status_of(await client.decrypt_error(old_envelope, OTHER_BINDING))
         assert (await client.decrypt(await client.seal())).secret == SECRET
         # A plain reload keeps the configured floor; lowering it explicitly restores kid 1.
         server.reload_keys()
-        assert uniform(await client.decrypt_error(old_envelope)) == UNIFORM
+        assert status_of(await client.decrypt_error(old_envelope)) == UNIFORM
         server.reload_keys(min_kid=1)
         assert (await client.decrypt(old_envelope)).secret == SECRET
-    finally:
-        await server.stop(grace=0)
 
 
-async def test_server_refuses_to_start_with_floor_above_newest_key(
-    test_pki: TestPki, keys_dir: Path, nats_server: NatsServer, tmp_path: Path
-) -> None:
-    settings = keyvault_settings(
-        pki_=test_pki,
-        keys_dir=keys_dir,
-        nats_url=nats_server.url,
-        audit_path=tmp_path / "audit.jsonl",
-        min_kid=2,
-    )
-    server = KeyVaultServer(settings)
+async def test_server_refuses_to_start_with_floor_above_newest_key(min_kid_2_settings: Settings) -> None:
+    server = KeyVaultServer(min_kid_2_settings)
     with pytest.raises(KeyRingError, match="min_kid 2 is above the newest key 1"):
         await server.start()
     assert server.port == 0
@@ -249,15 +186,7 @@ PASSPHRASE = "correct horse battery staple 8841"
 
 
 def keys_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("KEYVAULT_")}
-    return subprocess.run(
-        [sys.executable, "-m", "keyvault.keys", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    return run_python("-m", "keyvault.keys", *map(str, args), env=environ_without("KEYVAULT_"), timeout=60)
 
 
 def test_cli_generate_and_list(tmp_path: Path) -> None:

@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import grpc
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from keyvault.config import Settings
 from keyvault.server import KeyVaultServer
+from keyvault.unwrap import UNIFORM_MESSAGE
 
 if TYPE_CHECKING:
     from switchyard.keyvault.v1.keyvault_pb2_grpc import KeyVaultAsyncStub
 from switchyard.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
+from switchyard_common.envelope import Binding, OwnerType, seal
 from switchyard_common.mtls import TLSFiles, channel_credentials
 from switchyard_dev import pki
+
+# What every refusal to open an envelope looks like to the caller, as `status_of` gives it.
+UNIFORM = (grpc.StatusCode.INVALID_ARGUMENT, UNIFORM_MESSAGE)
+CALL_TIMEOUT = 10.0
 
 
 @dataclass
@@ -103,4 +116,162 @@ async def started(settings: Settings, *, wait_ready: bool = True) -> KeyVaultSer
     return server
 
 
-__all__ = ["TestPki", "dial", "keyvault_pb2", "keyvault_settings", "make_pki", "started", "stub"]
+@asynccontextmanager
+async def serving(settings: Settings, *, wait_ready: bool = True) -> AsyncIterator[KeyVaultServer]:
+    """A started server for the `async with` block, stopped (grace 0) when it ends."""
+    server = await started(settings, wait_ready=wait_ready)
+    try:
+        yield server
+    finally:
+        await server.stop(grace=0)
+
+
+# --- calling it ----------------------------------------------------------------------------------
+
+_OWNER_TYPES = {OwnerType.USER: keyvault_pb2.OWNER_TYPE_USER, OwnerType.ORG: keyvault_pb2.OWNER_TYPE_ORG}
+
+
+def binding_to_proto(binding: Binding) -> keyvault_pb2.Binding:
+    return keyvault_pb2.Binding(
+        credential_id=binding.credential_id,
+        owner_type=_OWNER_TYPES[binding.owner_type],
+        owner_id=binding.owner_id,
+        provider=binding.provider,
+    )
+
+
+def decrypt_request(envelope: bytes, binding: Binding) -> keyvault_pb2.DecryptRequest:
+    return keyvault_pb2.DecryptRequest(envelope=envelope, binding=binding_to_proto(binding))
+
+
+def rewrap_request(envelope: bytes, binding: Binding) -> keyvault_pb2.RewrapRequest:
+    return keyvault_pb2.RewrapRequest(envelope=envelope, binding=binding_to_proto(binding))
+
+
+def status_of(error: aio.AioRpcError) -> tuple[grpc.StatusCode, str | None]:
+    """The code and details of a failed call: compare with `UNIFORM`, or with another refusal."""
+    return error.code(), error.details()
+
+
+async def rpc_error(call: Awaitable[object]) -> aio.AioRpcError:
+    """The error `call` fails with; the test fails if it succeeds."""
+    with pytest.raises(aio.AioRpcError) as info:
+        await call
+    return info.value
+
+
+async def probe_health(port: int, *, timeout: float) -> int:
+    """Health over the plaintext probe port, as kubelet asks."""
+    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=timeout
+        )
+    return int(reply.status)
+
+
+async def status_or_code(check: Awaitable[int]) -> int | str:
+    """A health status, or the name of the gRPC error code while the server gives none."""
+    try:
+        return await check
+    except aio.AioRpcError as exc:
+        return exc.code().name
+
+
+@dataclass
+class KeyVaultClient:
+    """Calls one keyvault as the identity each method is meant for: chat-api fetches the public key
+    and seals, router decrypts, key-rotation rewraps (pass `identity` to call as someone else).
+
+    `binding` and `secret` are what the methods use when not given one. With `keep_open` each
+    identity's channel is dialled once and reused until `close()`; otherwise every call dials anew.
+    """
+
+    port: int
+    pki: TestPki
+    binding: Binding | None = None
+    secret: bytes | None = None
+    timeout: float | None = CALL_TIMEOUT
+    keep_open: bool = False
+    _open: dict[str, aio.Channel] = field(default_factory=dict, init=False, repr=False)
+
+    @asynccontextmanager
+    async def channel(self, identity: str) -> AsyncIterator[aio.Channel]:
+        if not self.keep_open:
+            async with dial(self.port, self.pki.files[identity]) as channel:
+                yield channel
+            return
+        if identity not in self._open:
+            self._open[identity] = dial(self.port, self.pki.files[identity])
+        yield self._open[identity]
+
+    async def close(self) -> None:
+        for channel in self._open.values():
+            await channel.close(None)
+        self._open.clear()
+
+    def _binding(self, binding: Binding | None) -> Binding:
+        chosen = self.binding if binding is None else binding
+        if chosen is None:
+            raise ValueError("no binding given and the client has none of its own")
+        return chosen
+
+    async def public_key(self) -> tuple[int, rsa.RSAPublicKey]:
+        async with self.channel("chat-api") as channel:
+            reply = await stub(channel).GetPublicKey(keyvault_pb2.GetPublicKeyRequest(), timeout=self.timeout)
+        key = serialization.load_pem_public_key(reply.public_key_pem.encode())
+        assert isinstance(key, rsa.RSAPublicKey)
+        return reply.kid, key
+
+    async def seal(self, binding: Binding | None = None, *, secret: bytes | None = None) -> bytes:
+        """Seal as chat-api does: with the public key and kid keyvault hands out."""
+        chosen = self.secret if secret is None else secret
+        if chosen is None:
+            raise ValueError("no secret given and the client has none of its own")
+        kid, key = await self.public_key()
+        return seal(chosen, public_key=key, kid=kid, binding=self._binding(binding))
+
+    async def decrypt(
+        self, envelope: bytes, binding: Binding | None = None, *, identity: str = "router"
+    ) -> keyvault_pb2.DecryptResponse:
+        request = decrypt_request(envelope, self._binding(binding))
+        async with self.channel(identity) as channel:
+            return await stub(channel).Decrypt(request, timeout=self.timeout)
+
+    async def decrypt_error(
+        self, envelope: bytes, binding: Binding | None = None, *, identity: str = "router"
+    ) -> aio.AioRpcError:
+        return await rpc_error(self.decrypt(envelope, binding, identity=identity))
+
+    async def rewrap(
+        self, envelope: bytes, binding: Binding | None = None, *, identity: str = "key-rotation"
+    ) -> keyvault_pb2.RewrapResponse:
+        request = rewrap_request(envelope, self._binding(binding))
+        async with self.channel(identity) as channel:
+            return await stub(channel).Rewrap(request, timeout=self.timeout)
+
+    async def rewrap_error(
+        self, envelope: bytes, binding: Binding | None = None, *, identity: str = "key-rotation"
+    ) -> aio.AioRpcError:
+        return await rpc_error(self.rewrap(envelope, binding, identity=identity))
+
+
+__all__ = [
+    "CALL_TIMEOUT",
+    "UNIFORM",
+    "KeyVaultClient",
+    "TestPki",
+    "binding_to_proto",
+    "decrypt_request",
+    "dial",
+    "keyvault_pb2",
+    "keyvault_settings",
+    "make_pki",
+    "probe_health",
+    "rewrap_request",
+    "rpc_error",
+    "serving",
+    "started",
+    "status_of",
+    "status_or_code",
+    "stub",
+]

@@ -12,14 +12,17 @@ from switchyard.events.v1 import credentials_pb2
 
 __all__ = [
     "CREDENTIALS_STREAM",
+    "INVALID_SUBJECT",
     "REVOKED_SUBJECT",
     "ensure_credentials_stream",
+    "publish_credential_invalid",
     "publish_revocation",
 ]
 
 CREDENTIALS_STREAM = "SWITCHYARD_CREDENTIALS"
 CREDENTIALS_SUBJECTS = "switchyard.credentials.>"
 REVOKED_SUBJECT = "switchyard.credentials.revoked.v1"
+INVALID_SUBJECT = "switchyard.credentials.invalid.v1"
 SECONDS_PER_DAY = 86_400
 
 
@@ -52,6 +55,19 @@ async def publish_revocation(js: JetStreamContext, event: credentials_pb2.Creden
         event.revoked_at.FromDatetime(datetime.now(UTC))
     ack = await js.publish(
         REVOKED_SUBJECT,
+        event.SerializeToString(),
+        stream=CREDENTIALS_STREAM,
+        headers={"Nats-Msg-Id": event.event_id},
+    )
+    return ack.seq
+
+
+async def publish_credential_invalid(js: JetStreamContext, event: credentials_pb2.CredentialInvalid) -> int:
+    """The router saw a provider reject a stored credential; chat-api marks it invalid."""
+    if not event.HasField("observed_at"):
+        event.observed_at.FromDatetime(datetime.now(UTC))
+    ack = await js.publish(
+        INVALID_SUBJECT,
         event.SerializeToString(),
         stream=CREDENTIALS_STREAM,
         headers={"Nats-Msg-Id": event.event_id},

@@ -41,6 +41,8 @@ class Port:
 NATS = Port("SWITCHYARD_NATS_PORT", 14222)
 KEYVAULT = Port("KEYVAULT_PORT", 17310)
 KEYVAULT_HEALTH = Port("KEYVAULT_HEALTH_PORT", 17311)
+ROUTER = Port("ROUTER_PORT", 17320)
+ROUTER_HEALTH = Port("ROUTER_HEALTH_PORT", 17321)
 
 
 @dataclass
@@ -82,6 +84,11 @@ def dev_environment(dev_dir: Path, env: Mapping[str, str]) -> dict[str, str]:
         "KEYVAULT_TLS_CERT_FILE": str(pki / "keyvault.pem"),
         "KEYVAULT_TLS_KEY_FILE": str(pki / "keyvault-key.pem"),
         "KEYVAULT_AUDIT_SINK": str(dev_dir / "audit" / "keyvault.jsonl"),
+        "ROUTER_NATS_URL": f"nats://127.0.0.1:{nats_port}",
+        "ROUTER_KEYVAULT_ADDRESS": f"localhost:{KEYVAULT.value(env)}",
+        "ROUTER_TLS_CA_FILE": str(pki / "ca.pem"),
+        "ROUTER_TLS_CERT_FILE": str(pki / "router.pem"),
+        "ROUTER_TLS_KEY_FILE": str(pki / "router-key.pem"),
     }
     return {**defaults, **env}
 
@@ -118,7 +125,26 @@ def processes(dev_dir: Path) -> list[Process]:
                 f"health grpc://127.0.0.1:{KEYVAULT_HEALTH.value(env)}"
             ),
         ),
+        Process(
+            name="router",
+            argv=["{bin}/python", "-m", "router"],
+            ports=[ROUTER, ROUTER_HEALTH],
+            ready=lambda env: _grpc_serving(ROUTER_HEALTH.value(env)),
+            describe=lambda env: (
+                f"grpcs://localhost:{ROUTER.value(env)} (mTLS; providers with a "
+                f"ROUTER_<PROVIDER>_PLATFORM_KEY: {_platform_providers(env) or 'none, BYOK only'}), "
+                f"health grpc://127.0.0.1:{ROUTER_HEALTH.value(env)}"
+            ),
+        ),
     ]
+
+
+def _platform_providers(env: Mapping[str, str]) -> str:
+    suffix = "_PLATFORM_KEY"
+    return ", ".join(
+        sorted(k.removeprefix("ROUTER_").removesuffix(suffix).lower()
+               for k, v in env.items() if k.startswith("ROUTER_") and k.endswith(suffix) and v)
+    )
 
 
 def ports_in_use(stack: list[Process], env: Mapping[str, str]) -> list[str]:

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from switchyard.keyvault.v1 import keyvault_pb2 as switchyard_dot_keyvault_dot_v1_dot_keyvault__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&switchyard/events/v1/credentials.proto\x12\x14switchyard.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%switchyard/keyvault/v1/keyvault.proto\"\xd7\x01\n\x11\x43redentialRevoked\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\x12\x35\n\nowner_type\x18\x03 \x01(\x0e\x32!.switchyard.keyvault.v1.OwnerType\x12\x10\n\x08owner_id\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12.\n\nrevoked_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x07 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&switchyard/events/v1/credentials.proto\x12\x14switchyard.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%switchyard/keyvault/v1/keyvault.proto\"\xd7\x01\n\x11\x43redentialRevoked\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\x12\x35\n\nowner_type\x18\x03 \x01(\x0e\x32!.switchyard.keyvault.v1.OwnerType\x12\x10\n\x08owner_id\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12.\n\nrevoked_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x07 \x01(\t\"\xe1\x01\n\x11\x43redentialInvalid\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\x12\x35\n\nowner_type\x18\x03 \x01(\x0e\x32!.switchyard.keyvault.v1.OwnerType\x12\x10\n\x08owner_id\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12/\n\x0bobserved_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fprovider_status\x18\x07 \x01(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,4 +35,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CREDENTIALREVOKED']._serialized_start=137
   _globals['_CREDENTIALREVOKED']._serialized_end=352
+  _globals['_CREDENTIALINVALID']._serialized_start=355
+  _globals['_CREDENTIALINVALID']._serialized_end=580
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,1 @@
+"""router: the only service that calls AI providers."""

@@ -1,0 +1,82 @@
+"""router's settings, from ROUTER_* environment variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from switchyard_common.settings import MTLSSettings, NatsSettings
+
+__all__ = ["PROVIDERS", "ProviderConfig", "Settings"]
+
+# Provider name → (official SDK's default base URL, display name). Request paths follow each SDK.
+PROVIDERS: dict[str, tuple[str, str]] = {
+    "openai": ("https://api.openai.com/v1", "OpenAI"),
+    "anthropic": ("https://api.anthropic.com", "Anthropic"),
+    "google": ("https://generativelanguage.googleapis.com", "Google"),
+    "mistral": ("https://api.mistral.ai/v1", "Mistral"),
+    "groq": ("https://api.groq.com/openai/v1", "Groq"),
+    "deepseek": ("https://api.deepseek.com", "DeepSeek"),
+    "xai": ("https://api.x.ai/v1", "xAI"),
+    "together": ("https://api.together.xyz/v1", "Together"),
+    "openrouter": ("https://openrouter.ai/api/v1", "OpenRouter"),
+}
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    display_name: str
+    base_url: str
+    platform_key: SecretStr | None
+
+
+class Settings(MTLSSettings, NatsSettings):
+    model_config = SettingsConfigDict(env_prefix="ROUTER_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=17320, ge=0, le=65535, description="mTLS gRPC port")
+    health_port: int = Field(default=17321, ge=0, le=65535, description="plaintext health port; 0 = off")
+    keyvault_address: str = "localhost:17310"
+    chat_api_identity: str = "spiffe://switchyard/chat-api"
+    key_cache_ttl_seconds: float = Field(default=60, ge=0, description="0 disables caching")
+    key_cache_max_entries: int = Field(default=10_000, gt=0)
+    keyvault_timeout_seconds: float = Field(default=2.0, gt=0)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    first_byte_timeout_seconds: float = Field(default=60.0, gt=0)
+    stream_idle_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_connections_per_provider: int = Field(default=200, gt=0)
+    revocation_retention_days: float = Field(default=400, gt=0)
+    shutdown_grace_seconds: float = Field(default=30, ge=0)
+    log_level: str = "INFO"
+
+    openai_base_url: str = PROVIDERS["openai"][0]
+    openai_platform_key: SecretStr | None = None
+    anthropic_base_url: str = PROVIDERS["anthropic"][0]
+    anthropic_platform_key: SecretStr | None = None
+    google_base_url: str = PROVIDERS["google"][0]
+    google_platform_key: SecretStr | None = None
+    mistral_base_url: str = PROVIDERS["mistral"][0]
+    mistral_platform_key: SecretStr | None = None
+    groq_base_url: str = PROVIDERS["groq"][0]
+    groq_platform_key: SecretStr | None = None
+    deepseek_base_url: str = PROVIDERS["deepseek"][0]
+    deepseek_platform_key: SecretStr | None = None
+    xai_base_url: str = PROVIDERS["xai"][0]
+    xai_platform_key: SecretStr | None = None
+    together_base_url: str = PROVIDERS["together"][0]
+    together_platform_key: SecretStr | None = None
+    openrouter_base_url: str = PROVIDERS["openrouter"][0]
+    openrouter_platform_key: SecretStr | None = None
+
+    def provider(self, name: str) -> ProviderConfig:
+        base_url = str(getattr(self, f"{name}_base_url")).rstrip("/")
+        key = getattr(self, f"{name}_platform_key")
+        if key is not None and not key.get_secret_value():
+            key = None
+        return ProviderConfig(name=name, display_name=PROVIDERS[name][1], base_url=base_url, platform_key=key)
+
+    def providers(self) -> list[ProviderConfig]:
+        return [self.provider(name) for name in PROVIDERS]
