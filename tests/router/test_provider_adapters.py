@@ -560,9 +560,7 @@ async def test_google_request_is_a_real_generate_content(
     await adapters["google"].complete(CALL, KEY)
 
     request = upstream.last
-    assert (
-        str(request.url) == "https://generativelanguage.googleapis.com/v1beta/models/model-x:generateContent"
-    )
+    assert str(request.url) == "https://generativelanguage.googleapis.com/v1/models/model-x:generateContent"
     assert request.headers["x-goog-api-key"] == KEY
     assert KEY not in str(request.url)
     assert "authorization" not in request.headers
@@ -589,7 +587,7 @@ async def test_google_stream_url_is_sse_and_keyless(
     upstream.reply(sse_response(GEMINI_STREAM))
     await collect(adapters["google"], TEXT_CALL)
     url = upstream.last.url
-    assert url.path == "/v1beta/models/model-x:streamGenerateContent"
+    assert url.path == "/v1/models/model-x:streamGenerateContent"
     assert dict(url.params) == {"alt": "sse"}
     assert KEY not in str(url)
     assert "generationConfig" not in upstream.last_json()
@@ -601,7 +599,7 @@ async def test_google_stream_url_is_sse_and_keyless(
         ("openai", "https://api.openai.com/v1/models", "authorization"),
         ("mistral", "https://api.mistral.ai/v1/models", "authorization"),
         ("anthropic", "https://api.anthropic.com/v1/models", "authorization"),
-        ("google", "https://generativelanguage.googleapis.com/v1beta/models", "x-goog-api-key"),
+        ("google", "https://generativelanguage.googleapis.com/v1/models", "x-goog-api-key"),
     ],
 )
 async def test_verify_lists_models(

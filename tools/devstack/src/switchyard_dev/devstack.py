@@ -142,8 +142,11 @@ def processes(dev_dir: Path) -> list[Process]:
 def _platform_providers(env: Mapping[str, str]) -> str:
     suffix = "_PLATFORM_KEY"
     return ", ".join(
-        sorted(k.removeprefix("ROUTER_").removesuffix(suffix).lower()
-               for k, v in env.items() if k.startswith("ROUTER_") and k.endswith(suffix) and v)
+        sorted(
+            k.removeprefix("ROUTER_").removesuffix(suffix).lower()
+            for k, v in env.items()
+            if k.startswith("ROUTER_") and k.endswith(suffix) and v
+        )
     )
 
 

@@ -34,8 +34,8 @@ from router.providers.http import (
 
 __all__ = ["API_VERSION", "GoogleAdapter"]
 
-# v1beta has every model alias and field we use; google-genai 3.x defaults to v1 but can be set to v1beta.
-API_VERSION = "v1beta"
+# The path version the official google-genai SDK (3.x) uses against the Gemini API by default.
+API_VERSION = "v1"
 
 _FINISH: dict[str, FinishReason] = {
     "STOP": "stop",
@@ -59,7 +59,7 @@ _ROLES = {"user": "user", "assistant": "model"}
 
 
 class GoogleAdapter:
-    """POST {base}/v1beta/models/{model}:generateContent (or :streamGenerateContent?alt=sse).
+    """POST {base}/v1/models/{model}:generateContent (or :streamGenerateContent?alt=sse).
 
     The key travels only in `x-goog-api-key`, as the google-genai SDK sends it: a `?key=` URL
     would end up in access logs and in the text of URL-quoting errors.

@@ -1,0 +1,40 @@
+"""Router fixtures: the provider simulator and a real router wired to real keyvault and NATS."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from router.server import RouterServer
+from tests.conftest import RunningKeyVault
+from tests.support.keyvault import KeyVaultClient, TestPki
+from tests.support.nats_server import NatsServer
+from tests.support.provider_sim import ProviderSimulator
+from tests.support.router import RunningRouter, router_settings
+
+
+@pytest.fixture
+async def provider_sim() -> AsyncIterator[ProviderSimulator]:
+    async with ProviderSimulator() as sim:
+        yield sim
+
+
+@pytest.fixture
+async def vault(keyvault: RunningKeyVault) -> AsyncIterator[KeyVaultClient]:
+    client = keyvault.client()
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def router(
+    test_pki: TestPki, keyvault: RunningKeyVault, nats_server: NatsServer, provider_sim: ProviderSimulator
+) -> AsyncIterator[RunningRouter]:
+    settings = router_settings(
+        pki=test_pki, keyvault_port=keyvault.port, nats_url=nats_server.url, sim=provider_sim
+    )
+    server = RouterServer(settings)
+    await server.start()
+    yield RunningRouter(server=server, pki=test_pki)
+    await server.stop(grace=0)
