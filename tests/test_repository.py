@@ -8,6 +8,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN_IN_KEYVAULT = {
     "fastapi",
@@ -42,25 +44,33 @@ def test_generated_protobuf_code_is_fresh() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_keyvault_image_has_no_web_http_or_orm_dependency() -> None:
-    locked = _names(ROOT / "requirements" / "keyvault.lock")
+FORBIDDEN_IN_ROUTER = {"fastapi", "starlette", "sqlalchemy", "uvicorn", "psycopg", "openai", "anthropic"}
+SERVICES = {"keyvault": FORBIDDEN_IN_KEYVAULT, "router": FORBIDDEN_IN_ROUTER}
+
+
+@pytest.mark.parametrize(("service", "forbidden"), SERVICES.items())
+def test_service_image_has_no_forbidden_dependency(service: str, forbidden: set[str]) -> None:
+    """keyvault: no web framework, HTTP client or ORM; router: no web server, ORM or provider SDK."""
+    locked = _names(ROOT / "requirements" / f"{service}.lock")
     assert locked, "empty lock"
-    assert not locked & FORBIDDEN_IN_KEYVAULT, locked & FORBIDDEN_IN_KEYVAULT
+    assert not locked & forbidden, locked & forbidden
 
 
-def test_keyvault_lock_covers_exactly_what_keyvault_and_common_declare() -> None:
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_lock_covers_exactly_what_the_service_and_common_declare(service: str) -> None:
     declared = (
-        _project_deps(ROOT / "services/keyvault/pyproject.toml")
+        _project_deps(ROOT / f"services/{service}/pyproject.toml")
         | _project_deps(ROOT / "libs/common/pyproject.toml")
     ) - {"switchyard-common"}
-    assert _names(ROOT / "requirements" / "keyvault.in") == declared
-    assert declared <= _names(ROOT / "requirements" / "keyvault.lock")
+    assert _names(ROOT / "requirements" / f"{service}.in") == declared
+    assert declared <= _names(ROOT / "requirements" / f"{service}.lock")
 
 
-def test_dev_lock_includes_the_keyvault_lock_pins() -> None:
+@pytest.mark.parametrize("service", SERVICES)
+def test_dev_lock_includes_the_service_lock_pins(service: str) -> None:
     pins = {
         line.strip()
-        for line in (ROOT / "requirements" / "keyvault.lock").read_text().splitlines()
+        for line in (ROOT / "requirements" / f"{service}.lock").read_text().splitlines()
         if "==" in line and not line.lstrip().startswith("#")
     }
     dev = (ROOT / "requirements" / "dev.lock").read_text()

@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -18,8 +19,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from switchyard.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
+from switchyard.router.v1 import router_pb2, router_pb2_grpc
 from switchyard_common.envelope import Binding, OwnerType, seal
-from tests.support.ports import free_port
+from tests.support.ports import free_port, wait_for_port
+from tests.support.processes import REPO_ROOT
 
 
 def _dev_env(dev_dir: Path) -> dict[str, str]:
@@ -51,10 +54,49 @@ def _read_until(process: subprocess.Popen[bytes], marker: str, timeout: float) -
     return seen.decode()
 
 
+@pytest.fixture
+def simulator_url() -> Iterator[str]:
+    """The provider simulator in its own process, as a developer would run it beside `make dev`."""
+    port = free_port()
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.provider_sim", "--port", str(port)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+
+
+def _chat_through_router(env: dict[str, str], pki: Path) -> list[router_pb2.ChatEvent]:
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=(pki / "ca.pem").read_bytes(),
+        private_key=(pki / "chat-api-key.pem").read_bytes(),
+        certificate_chain=(pki / "chat-api.pem").read_bytes(),
+    )
+    request = router_pb2.ChatRequest(
+        request_id="dev-1",
+        user_id="u1",
+        model="openai/gpt-5.4-mini",
+        messages=[
+            router_pb2.Message(role=router_pb2.ROLE_USER, parts=[router_pb2.ContentPart(text="hi dev")])
+        ],
+    )
+    with grpc.secure_channel(f"localhost:{env['ROUTER_PORT']}", credentials) as channel:
+        return list(router_pb2_grpc.RouterStub(channel).Chat(request, timeout=10))
+
+
 @pytest.mark.slow
-def test_dev_stack_serves_keyvault_and_stops_cleanly(tmp_path: Path) -> None:
+def test_dev_stack_serves_keyvault_and_router_and_stops_cleanly(tmp_path: Path, simulator_url: str) -> None:
     dev_dir = tmp_path / "dev"
     env = _dev_env(dev_dir)
+    # What a user would give `make dev`: a provider base URL and a platform key.
+    env["ROUTER_OPENAI_BASE_URL"] = f"{simulator_url}/openai/v1"
+    env["ROUTER_OPENAI_PLATFORM_KEY"] = "sk-dev-platform-key-123456"
     process = subprocess.Popen(
         [sys.executable, "-m", "switchyard_dev.devstack"],
         env=env,
@@ -97,6 +139,12 @@ def test_dev_stack_serves_keyvault_and_stops_cleanly(tmp_path: Path) -> None:
             )
         assert reply.secret == b"sk-dev"
         assert (dev_dir / "audit" / "keyvault.jsonl").read_text().count('"outcome":"ok"') == 1
+
+        assert "PLATFORM_KEY: openai)" in output
+        events = _chat_through_router(env, pki)
+        assert events[0].route.key_source == router_pb2.KEY_SOURCE_PLATFORM
+        assert "".join(e.text_delta for e in events) == "echo: hi dev"
+        assert events[-1].HasField("finish")
     finally:
         process.send_signal(signal.SIGINT)
         rest = process.communicate(timeout=30)[0].decode()
