@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 EDITABLES := -e libs/common -e services/keyvault -e services/router -e tools/devstack
 PY_SOURCES := libs/common/src/switchyard_common services/keyvault/src services/router/src tools/devstack/src tests bench
 
-.PHONY: help install protos protos-check lint format typecheck test test-fast dev bench-keyvault lock clean
+.PHONY: help install protos protos-check lint format typecheck test test-fast dev bench-keyvault bench-router lock clean
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ dev: $(INSTALLED) ## run the whole stack on embedded defaults (dev CA, dev key, 
 
 bench-keyvault: $(INSTALLED) ## Decrypt throughput over mTLS gRPC vs `openssl speed` (ratio)
 	$(BIN)/python bench/keyvault_decrypt.py
+
+bench-router: $(INSTALLED) ## router latency/CPU overhead vs direct provider calls, Decrypts per request, revocation propagation
+	$(BIN)/python bench/router_overhead.py
 
 lock: $(INSTALLED) ## re-resolve requirements/*.lock from requirements/*.in (needs network)
 	$(BIN)/python -m pip install --quiet uv

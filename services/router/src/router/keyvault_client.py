@@ -31,6 +31,10 @@ _UNUSABLE = frozenset({grpc.StatusCode.INVALID_ARGUMENT})
 _MISCONFIGURED = frozenset(
     {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.UNIMPLEMENTED}
 )
+# gRPC's reconnect backoff grows to 120 s by default: after a long keyvault outage the router would
+# fail BYOK requests for up to two minutes after keyvault is back. Retry the connection at least
+# every 2 s instead (a cheap TCP + TLS handshake to one in-cluster service).
+_CHANNEL_OPTIONS = [("grpc.max_reconnect_backoff_ms", 2000)]
 
 
 class KeyResolutionError(Exception):
@@ -58,7 +62,7 @@ class KeyVaultClient:
     def __init__(self, address: str, tls_files: TLSFiles, timeout: float) -> None:
         self._address = address
         self._timeout = timeout
-        self._channel = aio.secure_channel(address, channel_credentials(tls_files))
+        self._channel = aio.secure_channel(address, channel_credentials(tls_files), options=_CHANNEL_OPTIONS)
         self._stub = keyvault_pb2_grpc.KeyVaultStub(self._channel)
 
     def __repr__(self) -> str:

@@ -284,8 +284,15 @@ def _details(body: object) -> list[Any]:
     return details if isinstance(details, list) else []
 
 
+# xAI answers a bad or missing key with 400: {"code": ..., "error": "Incorrect API key provided: …"}.
+_XAI_KEY_ERROR = re.compile(r"(?:incorrect|no) api key provided\b", re.IGNORECASE)
+
+
 def _key_invalid(body: object) -> bool:
-    """Google answers a bad key with 400 INVALID_ARGUMENT and an ErrorInfo reason API_KEY_INVALID."""
+    """A refused key sent with another status than 401/403: Google's 400 INVALID_ARGUMENT with an
+    ErrorInfo reason API_KEY_INVALID, and xAI's 400 "Incorrect API key provided"."""
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return _XAI_KEY_ERROR.match(body["error"]) is not None
     return any(isinstance(item, dict) and item.get("reason") == "API_KEY_INVALID" for item in _details(body))
 
 
