@@ -12,19 +12,22 @@ from tests.support.keyvault import KeyVaultClient, TestPki
 from tests.support.nats_server import NatsServer
 from tests.support.provider_sim import ProviderSimulator
 from tests.support.router import RunningRouter, router_settings
+from tests.support.teardown import bounded
 
 
 @pytest.fixture
 async def provider_sim() -> AsyncIterator[ProviderSimulator]:
-    async with ProviderSimulator() as sim:
-        yield sim
+    sim = ProviderSimulator()
+    await sim.start()
+    yield sim
+    await bounded(sim.stop(), "the provider simulator")
 
 
 @pytest.fixture
 async def vault(keyvault: RunningKeyVault) -> AsyncIterator[KeyVaultClient]:
     client = keyvault.client()
     yield client
-    await client.close()
+    await bounded(client.close(), "the keyvault client")
 
 
 @pytest.fixture
@@ -37,4 +40,4 @@ async def router(
     server = RouterServer(settings)
     await server.start()
     yield RunningRouter(server=server, pki=test_pki)
-    await server.stop(grace=0)
+    await bounded(server.stop(grace=0), "the router")

@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from keyvault.config import Settings
 from keyvault.server import KeyVaultServer
 from keyvault.unwrap import UNIFORM_MESSAGE
+from tests.support.teardown import bounded
 
 if TYPE_CHECKING:
     from switchyard.keyvault.v1.keyvault_pb2_grpc import KeyVaultAsyncStub
@@ -123,7 +124,7 @@ async def serving(settings: Settings, *, wait_ready: bool = True) -> AsyncIterat
     try:
         yield server
     finally:
-        await server.stop(grace=0)
+        await bounded(server.stop(grace=0), "keyvault")
 
 
 # --- calling it ----------------------------------------------------------------------------------

@@ -122,6 +122,10 @@ class RevocationFeed:
         self._stopping = True
         self._caught_up = False
         if self._task is not None:
+            # `_run` also checks `_stopping`: a nats-py request finishing just as the task is cancelled
+            # can swallow the cancellation (asyncio.wait_for in Python 3.11), and the task would then
+            # wait for a reconnect forever.
+            self._resubscribe_needed.set()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -135,7 +139,7 @@ class RevocationFeed:
     async def _run(self) -> None:
         # nats-py reconnects an established connection by itself, but not a first connect: keep
         # trying, so a service started during a NATS outage catches up once NATS is back.
-        while True:
+        while not self._stopping:
             try:
                 await self._subscribe()
                 break
@@ -145,9 +149,11 @@ class RevocationFeed:
                     await self._nc.close()
                     self._nc = None
                 await asyncio.sleep(self._reconnect_delay)
-        while True:
+        while not self._stopping:
             await self._resubscribe_needed.wait()
             self._resubscribe_needed.clear()
+            if self._stopping:
+                return
             try:
                 await self._resubscribe()
             except NATS_FAILURES as exc:
@@ -214,10 +220,13 @@ class RevocationFeed:
             config=config,
             cb=deliver,
         )
-        # Messages delivered before this reply were read off the socket first, so `delivered`
-        # counts them: nothing pending and nothing delivered means there is nothing to replay.
+        # Nothing pending and nothing delivered means there is nothing to replay. "Delivered" is the
+        # server's count: it may have sent messages that reach us only after this reply (num_pending
+        # is then already 0), and those must be processed first; the last of them, with nothing
+        # pending after it, declares the feed caught up in `_on_message`.
         info = await self._sub.consumer_info()
-        if info.num_pending == 0 and self._sub.delivered == 0:
+        server_delivered = info.delivered.consumer_seq if info.delivered is not None else 0
+        if info.num_pending == 0 and server_delivered == 0 and self._sub.delivered == 0:
             await self._caught_up_at(generation)
 
     async def _on_message(self, msg: Msg, generation: int) -> None:

@@ -108,14 +108,17 @@ class KeyVaultServer:
         )
 
     async def stop(self, grace: float | None = None) -> None:
-        """Stop accepting calls, let in-flight ones finish within `grace`, then release resources."""
+        """Stop accepting calls, let in-flight ones finish within `grace`, then release resources.
+        Safe to call twice: each resource is released once."""
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
-        if self.endpoints is not None:
-            await self.endpoints.stop(grace)
-        if self._sync is not None:
-            await self._sync.stop()
-        if self._audit is not None:
-            self._audit.close()
+        endpoints, sync, audit = self.endpoints, self._sync, self._audit
+        self._sync = self._audit = None
+        if endpoints is not None:
+            await endpoints.stop(grace)
+        if sync is not None:
+            await sync.stop()
+        if audit is not None:
+            audit.close()
         logger.info("keyvault stopped")
 
 
