@@ -48,28 +48,22 @@ async def ensure_credentials_stream(js: JetStreamContext, *, retention_days: flo
     )
 
 
-async def publish_revocation(js: JetStreamContext, event: credentials_pb2.CredentialRevoked) -> int:
+async def _publish(js: JetStreamContext, subject: str, event_id: str, payload: bytes) -> int:
     """Publish and wait for JetStream's ack; returns the stream sequence. Retried publishes of the
-    same event_id are de-duplicated by the server."""
+    same event id are de-duplicated by the server (Nats-Msg-Id)."""
+    ack = await js.publish(subject, payload, stream=CREDENTIALS_STREAM, headers={"Nats-Msg-Id": event_id})
+    return ack.seq
+
+
+async def publish_revocation(js: JetStreamContext, event: credentials_pb2.CredentialRevoked) -> int:
+    """A credential was deleted or replaced: every cache and keyvault must refuse it from now on."""
     if not event.HasField("revoked_at"):
         event.revoked_at.FromDatetime(datetime.now(UTC))
-    ack = await js.publish(
-        REVOKED_SUBJECT,
-        event.SerializeToString(),
-        stream=CREDENTIALS_STREAM,
-        headers={"Nats-Msg-Id": event.event_id},
-    )
-    return ack.seq
+    return await _publish(js, REVOKED_SUBJECT, event.event_id, event.SerializeToString())
 
 
 async def publish_credential_invalid(js: JetStreamContext, event: credentials_pb2.CredentialInvalid) -> int:
     """The router saw a provider reject a stored credential; chat-api marks it invalid."""
     if not event.HasField("observed_at"):
         event.observed_at.FromDatetime(datetime.now(UTC))
-    ack = await js.publish(
-        INVALID_SUBJECT,
-        event.SerializeToString(),
-        stream=CREDENTIALS_STREAM,
-        headers={"Nats-Msg-Id": event.event_id},
-    )
-    return ack.seq
+    return await _publish(js, INVALID_SUBJECT, event.event_id, event.SerializeToString())
