@@ -46,7 +46,7 @@ test: protos-check lint typecheck ## the whole suite: stale protos, lint, types,
 test-fast: $(INSTALLED) ## pytest only
 	$(BIN)/pytest -x -q
 
-dev: $(INSTALLED) ## run the whole stack on embedded defaults (dev CA, dev key, NATS) until Ctrl-C
+dev: $(INSTALLED) protos ## regenerate protos, then run the whole stack on embedded defaults (dev CA, dev key, NATS) until Ctrl-C
 	$(BIN)/python -m switchyard_dev.devstack
 
 bench-keyvault: $(INSTALLED) ## Decrypt throughput over mTLS gRPC vs `openssl speed` (ratio)
