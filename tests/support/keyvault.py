@@ -37,6 +37,8 @@ CALL_TIMEOUT = 10.0
 class TestPki:
     """The platform CA with one identity per service, plus deliberately wrong certificates."""
 
+    __test__ = False  # a fixture's type, not a test class
+
     directory: Path
     ca: pki.Authority
     files: dict[str, TLSFiles] = field(default_factory=dict)

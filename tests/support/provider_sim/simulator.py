@@ -80,6 +80,7 @@ class RecordedCall:
     status: int | None = None
     stream: bool = False
     disconnected: bool = False
+    client_port: int | None = None  # the caller's TCP port: equal ports mean a reused connection
 
 
 @dataclass(slots=True)
@@ -594,6 +595,7 @@ class ProviderSimulator:
             api_key=_api_key(provider, headers, query),
             started_at=time.monotonic(),
             stream=op.stream,
+            client_port=request.client.port if request.client else None,
         )
         self._calls.append(call)
         for name in _KEY_QUERY_PARAMS.intersection(query):

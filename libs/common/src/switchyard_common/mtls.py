@@ -6,6 +6,7 @@ request metadata: only the SAN is bound to the CA's signature over what the serv
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +47,10 @@ def channel_credentials(files: TLSFiles) -> grpc.ChannelCredentials:
     return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
 
 
+@functools.lru_cache(maxsize=256)
 def spiffe_ids_from_pem(pem: bytes) -> frozenset[str]:
-    """The SPIFFE URIs among a certificate's SAN entries (empty when it has none)."""
+    """The SPIFFE URIs among a certificate's SAN entries (empty when it has none). Cached: the
+    same few peer certificates arrive with every call, and parsing one costs more than the call."""
     try:
         certificate = x509.load_pem_x509_certificate(pem)
         san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)

@@ -8,6 +8,7 @@ exception (whose request holds the auth header) is neither the cause nor the con
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
@@ -106,6 +107,10 @@ async def send(
     raise ProviderUnavailable(provider, f"{provider}: {failure}")
 
 
+# How long a finished stream may take to deliver its last bytes before its connection is dropped.
+DRAIN_SECONDS = 1.0
+
+
 @asynccontextmanager
 async def event_stream(
     client: httpx.AsyncClient, request: httpx.Request, *, provider: str, api_key: str, idle: float
@@ -118,6 +123,13 @@ async def event_stream(
         first = client.timeout.read  # the first-byte timeout
         async with aclosing(iter_events(provider, response, idle=idle, first=first)) as events:
             yield events
+            # Reached only when the consumer finished normally (it saw its terminal event). Read the
+            # little that follows (the end of the chunked body): a response closed before its end
+            # takes its connection with it, and every stream would pay a new TCP (and TLS) handshake.
+            with contextlib.suppress(ProviderUnavailable, TimeoutError):
+                async with asyncio.timeout(min(idle, DRAIN_SECONDS)):
+                    async for _ in events:
+                        pass
     finally:
         await response.aclose()
 
