@@ -7,6 +7,8 @@ message ever carries the envelope or the secret.
 
 from __future__ import annotations
 
+import logging
+
 import grpc
 from grpc import aio
 
@@ -27,6 +29,8 @@ __all__ = [
 CREDENTIAL_UNUSABLE_MESSAGE = "the stored credential cannot be used (revoked, replaced or damaged)"
 
 _OWNER_TYPES = {OwnerType.USER: keyvault_pb2.OWNER_TYPE_USER, OwnerType.ORG: keyvault_pb2.OWNER_TYPE_ORG}
+logger = logging.getLogger(__name__)
+
 _UNUSABLE = frozenset({grpc.StatusCode.INVALID_ARGUMENT})
 _MISCONFIGURED = frozenset(
     {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.UNIMPLEMENTED}
@@ -91,10 +95,13 @@ class KeyVaultClient:
             return CredentialUnusable()
         where = f"keyvault at {self._address}"
         if code in _MISCONFIGURED:
-            return KeyServiceMisconfigured(
+            misconfigured = KeyServiceMisconfigured(
                 f"{where} refused the router ({code.name}: {details or '-'}); check ROUTER_TLS_CERT_FILE "
                 "is the router's certificate and ROUTER_KEYVAULT_ADDRESS points at keyvault"
             )
+            # Users only see "key service unavailable"; operators need to know why.
+            logger.error("%s", misconfigured)
+            return misconfigured
         return KeyServiceUnavailable(f"{where} unavailable ({code.name}: {details or '-'})")
 
 

@@ -16,7 +16,7 @@ from router.auto import NoReachableModel, choose_model
 from router.catalog import Catalog, CatalogModel
 from router.config import ProviderConfig
 from router.keys import KeyCache
-from router.keyvault_client import CredentialUnusable, KeyServiceUnavailable
+from router.keyvault_client import CredentialUnusable, KeyServiceMisconfigured, KeyServiceUnavailable
 from router.providers.base import (
     BadRequest,
     Completion,
@@ -137,7 +137,9 @@ class Router:
             return platform_key.get_secret_value()
         try:
             return await self._keys.get(access.credential.binding(), access.credential.envelope)
-        except KeyServiceUnavailable:
+        except (KeyServiceUnavailable, KeyServiceMisconfigured):
+            # Misconfiguration (wrong certificate or address) is logged by the client; the user
+            # sees the same "key service unavailable" either way.
             raise RoutingError(
                 ErrorKind.KEY_SERVICE_UNAVAILABLE,
                 "key service unavailable: your stored key cannot be used right now; try again shortly",

@@ -10,7 +10,7 @@ from grpc import aio
 
 from router.catalog import Catalog
 from router.keys import KeyCache
-from router.keyvault_client import CredentialUnusable, KeyServiceUnavailable
+from router.keyvault_client import CredentialUnusable, KeyServiceMisconfigured, KeyServiceUnavailable
 from router.providers.base import (
     Completion,
     CredentialRejected,
@@ -161,7 +161,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
             await adapter.verify(await self._keys.get(binding, request.envelope))
-        except KeyServiceUnavailable:
+        except (KeyServiceUnavailable, KeyServiceMisconfigured):
             await context.abort(grpc.StatusCode.UNAVAILABLE, "key service unavailable")
         except CredentialUnusable:
             return router_pb2.VerifyCredentialResponse(
