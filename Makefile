@@ -6,15 +6,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
-EDITABLES := -e libs/common -e services/keyvault -e services/router -e tools/devstack
-PY_SOURCES := libs/common/src/switchyard_common services/keyvault/src services/router/src tools/devstack/src tests bench
+EDITABLES := -e libs/common -e services/keyvault -e services/router -e services/chat-api -e tools/devstack
+PY_SOURCES := libs/common/src/switchyard_common services/keyvault/src services/router/src services/chat-api/src tools/devstack/src tests bench
 
 .PHONY: help install protos protos-check lint format typecheck test test-fast dev bench-keyvault bench-router lock clean
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
 
-$(INSTALLED): requirements/dev.lock libs/common/pyproject.toml services/keyvault/pyproject.toml services/router/pyproject.toml tools/devstack/pyproject.toml
+$(INSTALLED): requirements/dev.lock libs/common/pyproject.toml services/keyvault/pyproject.toml services/router/pyproject.toml services/chat-api/pyproject.toml tools/devstack/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
@@ -59,6 +59,7 @@ lock: $(INSTALLED) ## re-resolve requirements/*.lock from requirements/*.in (nee
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile --quiet --python-version 3.11 requirements/keyvault.in -o requirements/keyvault.lock
 	$(BIN)/uv pip compile --quiet --python-version 3.11 requirements/router.in -o requirements/router.lock
+	$(BIN)/uv pip compile --quiet --python-version 3.11 requirements/chat-api.in -o requirements/chat-api.lock
 	$(BIN)/uv pip compile --quiet --python-version 3.11 requirements/dev.in -o requirements/dev.lock
 
 clean: ## remove the virtualenv, caches and dev state (.dev: certificates, keys, NATS data)

@@ -45,12 +45,19 @@ def test_generated_protobuf_code_is_fresh() -> None:
 
 
 FORBIDDEN_IN_ROUTER = {"fastapi", "starlette", "sqlalchemy", "uvicorn", "psycopg", "openai", "anthropic"}
-SERVICES = {"keyvault": FORBIDDEN_IN_KEYVAULT, "router": FORBIDDEN_IN_ROUTER}
+# chat-api reaches providers only through the router, so it carries no provider SDK.
+FORBIDDEN_IN_CHAT_API = {"openai", "anthropic", "google-genai"}
+SERVICES = {
+    "keyvault": FORBIDDEN_IN_KEYVAULT,
+    "router": FORBIDDEN_IN_ROUTER,
+    "chat-api": FORBIDDEN_IN_CHAT_API,
+}
 
 
 @pytest.mark.parametrize(("service", "forbidden"), SERVICES.items())
 def test_service_image_has_no_forbidden_dependency(service: str, forbidden: set[str]) -> None:
-    """keyvault: no web framework, HTTP client or ORM; router: no web server, ORM or provider SDK."""
+    """keyvault: no web framework, HTTP client or ORM; router: no web server, ORM or provider SDK;
+    chat-api: no provider SDK (it reaches providers only through the router)."""
     locked = _names(ROOT / "requirements" / f"{service}.lock")
     assert locked, "empty lock"
     assert not locked & forbidden, locked & forbidden

@@ -1,0 +1,74 @@
+"""Users and their access tokens (tables), and the request/response schemas of /v1/auth."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from chat_api.core.columns import Timestamp, UUIDPk
+from chat_api.core.db import Base
+
+__all__ = ["AccessToken", "Credentials", "TokenRead", "User", "UserRead", "Registered"]
+
+# Deliberately loose: one @, no spaces, a dot in the domain. Delivery is the real check.
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("email = lower(email)", name="email_lowercase"),)
+
+    id: Mapped[UUIDPk]
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[Timestamp]
+
+
+class AccessToken(Base):
+    __tablename__ = "access_tokens"
+    __table_args__ = (CheckConstraint("kind IN ('session', 'api')", name="kind"),)
+
+    id: Mapped[UUIDPk]
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[Timestamp]
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Credentials(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(min_length=10, max_length=256)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not EMAIL.match(value):
+            raise ValueError("not an email address")
+        return value
+
+
+class UserRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    email: str
+    created_at: datetime
+
+
+class TokenRead(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth 2 token type, not a secret
+    expires_at: datetime
+
+
+class Registered(TokenRead):
+    user: UserRead

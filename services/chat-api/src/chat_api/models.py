@@ -1,0 +1,11 @@
+"""Every table, imported in one place so `Base.metadata` is complete (Alembic, tests)."""
+
+from __future__ import annotations
+
+from chat_api.accounts.models import AccessToken, User
+from chat_api.core.db import Base
+from chat_api.credentials.models import Credential
+from chat_api.orgs.models import Org, OrgMember
+from chat_api.outbox.models import OutboxEvent
+
+__all__ = ["AccessToken", "Base", "Credential", "Org", "OrgMember", "OutboxEvent", "User"]
