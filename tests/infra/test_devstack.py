@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -26,7 +27,11 @@ from tests.support.processes import REPO_ROOT
 
 
 def _dev_env(dev_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYVAULT_", "ROUTER_", "SWITCHYARD_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KEYVAULT_", "ROUTER_", "CHAT_API_", "SWITCHYARD_"))
+    }
     env.update(
         SWITCHYARD_DEV_DIR=str(dev_dir),
         SWITCHYARD_NATS_PORT=str(free_port()),
@@ -34,6 +39,7 @@ def _dev_env(dev_dir: Path) -> dict[str, str]:
         KEYVAULT_HEALTH_PORT=str(free_port()),
         ROUTER_PORT=str(free_port()),
         ROUTER_HEALTH_PORT=str(free_port()),
+        CHAT_API_PORT=str(free_port()),
     )
     return env
 
@@ -145,6 +151,14 @@ def test_dev_stack_serves_keyvault_and_router_and_stops_cleanly(tmp_path: Path, 
         assert events[0].route.key_source == router_pb2.KEY_SOURCE_PLATFORM
         assert "".join(e.text_delta for e in events) == "echo: hi dev"
         assert events[-1].HasField("finish")
+
+        chat_api = f"http://127.0.0.1:{env['CHAT_API_PORT']}"
+        assert chat_api in output
+        registered = httpx.post(
+            f"{chat_api}/v1/auth/register", json={"email": "dev@example.com", "password": "long enough pw"}
+        )
+        assert registered.status_code == 201, registered.text
+        assert (dev_dir / "chat-api.db").exists(), "the embedded default database is a SQLite file in .dev"
     finally:
         process.send_signal(signal.SIGINT)
         rest = process.communicate(timeout=30)[0].decode()
@@ -156,6 +170,7 @@ def test_dev_stack_serves_keyvault_and_router_and_stops_cleanly(tmp_path: Path, 
         "KEYVAULT_HEALTH_PORT",
         "ROUTER_PORT",
         "ROUTER_HEALTH_PORT",
+        "CHAT_API_PORT",
     ):
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", int(env[setting]))) != 0, f"{setting} still open"
@@ -180,9 +195,9 @@ def test_port_in_use_is_a_clear_message(tmp_path: Path) -> None:
 
 
 def test_default_ports_avoid_common_local_services() -> None:
-    from switchyard_dev.devstack import KEYVAULT, KEYVAULT_HEALTH, NATS, ROUTER, ROUTER_HEALTH
+    from switchyard_dev.devstack import CHAT_API, KEYVAULT, KEYVAULT_HEALTH, NATS, ROUTER, ROUTER_HEALTH
 
     common = {4222, 5432, 6379, 5672, 1883, 3306, 8080, 50051, 8222, 6222, 7422}
-    defaults = [port.default for port in (NATS, KEYVAULT, KEYVAULT_HEALTH, ROUTER, ROUTER_HEALTH)]
+    defaults = [port.default for port in (NATS, KEYVAULT, KEYVAULT_HEALTH, ROUTER, ROUTER_HEALTH, CHAT_API)]
     assert len(set(defaults)) == len(defaults)
     assert set(defaults).isdisjoint(common)

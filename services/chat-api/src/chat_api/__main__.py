@@ -12,6 +12,7 @@ from chat_api.core.config import Settings
 from chat_api.core.migrations import upgrade_head
 from chat_api.main import create_app
 from switchyard_common.entrypoint import run_service
+from switchyard_common.logs import configure_logging
 
 logger = logging.getLogger("chat_api")
 
@@ -22,7 +23,7 @@ class DatabaseUnreachable(Exception):
 
 def run() -> None:
     settings = Settings()  # type: ignore[call-arg]  # pydantic-settings fills required fields from env
-    logging.basicConfig(level=settings.log_level)
+    configure_logging("chat-api", settings.log_level)
     if settings.migrate_on_start:
         logger.info("applying database migrations")
         try:
@@ -31,7 +32,8 @@ def run() -> None:
             raise DatabaseUnreachable(
                 f"cannot migrate: database unreachable ({type(exc.orig).__name__})"
             ) from None
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    # log_config=None: uvicorn's records go through our JSON, redacting root handler too.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
 
 
 def main() -> int:

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ KEYVAULT = Port("KEYVAULT_PORT", 17310)
 KEYVAULT_HEALTH = Port("KEYVAULT_HEALTH_PORT", 17311)
 ROUTER = Port("ROUTER_PORT", 17320)
 ROUTER_HEALTH = Port("ROUTER_HEALTH_PORT", 17321)
+CHAT_API = Port("CHAT_API_PORT", 8000)
 
 
 @dataclass
@@ -72,6 +74,14 @@ def _grpc_serving(port: int) -> bool:
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
+def _http_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own local URL
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def dev_environment(dev_dir: Path, env: Mapping[str, str]) -> dict[str, str]:
     """Embedded defaults for every service; anything already in `env` wins."""
     pki = dev_dir / "pki"
@@ -89,6 +99,13 @@ def dev_environment(dev_dir: Path, env: Mapping[str, str]) -> dict[str, str]:
         "ROUTER_TLS_CA_FILE": str(pki / "ca.pem"),
         "ROUTER_TLS_CERT_FILE": str(pki / "router.pem"),
         "ROUTER_TLS_KEY_FILE": str(pki / "router-key.pem"),
+        "CHAT_API_DATABASE_URL": f"sqlite+pysqlite:///{dev_dir / 'chat-api.db'}",
+        "CHAT_API_NATS_URL": f"nats://127.0.0.1:{nats_port}",
+        "CHAT_API_ROUTER_ADDRESS": f"localhost:{ROUTER.value(env)}",
+        "CHAT_API_KEYVAULT_ADDRESS": f"localhost:{KEYVAULT.value(env)}",
+        "CHAT_API_TLS_CA_FILE": str(pki / "ca.pem"),
+        "CHAT_API_TLS_CERT_FILE": str(pki / "chat-api.pem"),
+        "CHAT_API_TLS_KEY_FILE": str(pki / "chat-api-key.pem"),
     }
     return {**defaults, **env}
 
@@ -134,6 +151,16 @@ def processes(dev_dir: Path) -> list[Process]:
                 f"grpcs://localhost:{ROUTER.value(env)} (mTLS; providers with a "
                 f"ROUTER_<PROVIDER>_PLATFORM_KEY: {_platform_providers(env) or 'none, BYOK only'}), "
                 f"health grpc://127.0.0.1:{ROUTER_HEALTH.value(env)}"
+            ),
+        ),
+        Process(
+            name="chat-api",
+            argv=["{bin}/python", "-m", "chat_api"],
+            ports=[CHAT_API],
+            ready=lambda env: _http_ready(f"http://127.0.0.1:{CHAT_API.value(env)}/readyz"),
+            describe=lambda env: (
+                f"http://127.0.0.1:{CHAT_API.value(env)} (REST; OpenAPI at /docs; "
+                f"SQLite {dev_dir / 'chat-api.db'})"
             ),
         ),
     ]
