@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from procstats import cpu_seconds, free_port  # bench/ is on sys.path: it is the script's folder
 
 from keyvault.keys import generate_key
 from switchyard.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
@@ -31,19 +31,6 @@ from switchyard_common.mtls import TLSFiles, channel_credentials
 from switchyard_dev.pki import ensure_dev_pki
 
 BIN = Path(sys.executable).parent
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def openssl_private_ops_per_second(bits: int, seconds: int) -> float:

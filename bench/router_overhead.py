@@ -31,7 +31,6 @@ import math
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from httpx_sse import EventSource
+from procstats import CLOCK_TICKS, cpu_seconds, free_port  # bench/ is on sys.path: it is the script's folder
 
 from keyvault.keys import generate_key
 from router.config import Settings as RouterSettings
@@ -70,7 +70,6 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 MODEL = "openai/gpt-4o-mini"  # catalog id; the router sends provider_model to the simulator
 PROVIDER_MODEL = "gpt-4o-mini"
@@ -87,18 +86,6 @@ class BenchError(RuntimeError):
 
 
 # --- processes ---------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def machine_busy_seconds() -> float:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import nats
 import pytest
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -32,9 +31,7 @@ from keyvault.server import KeyVaultServer
 from router.catalog import load_catalog
 from router.keys import KeyCache
 from router.server import RouterServer
-from switchyard.events.v1 import credentials_pb2
 from switchyard.router.v1 import router_pb2, router_pb2_grpc
-from switchyard_common.events import publish_revocation
 from switchyard_common.mtls import channel_credentials
 from tests.support.keyvault import (
     KeyVaultClient,
@@ -54,6 +51,7 @@ from tests.support.router import (
     ChatResult,
     StoredKey,
     chat_request,
+    publish_revoked,
     router_settings,
     store_key,
 )
@@ -204,24 +202,6 @@ async def wait_for(condition: Callable[[], bool], *, within: float, what: str) -
             pytest.fail(f"{what}: not within {within}s")
         await asyncio.sleep(0.005)
     return time.monotonic() - start
-
-
-async def publish_revoked(nats_url: str, key: StoredKey) -> float:
-    """Revoke as chat-api does (its own connection); the monotonic time JetStream acknowledged it."""
-    event = credentials_pb2.CredentialRevoked(
-        event_id=uuid.uuid4().hex,
-        credential_id=key.binding.credential_id,
-        owner_type=binding_to_proto(key.binding).owner_type,
-        owner_id=key.binding.owner_id,
-        provider=key.binding.provider,
-        reason="deleted by owner",
-    )
-    nc = await nats.connect(nats_url, connect_timeout=2, allow_reconnect=False)
-    try:
-        await publish_revocation(nc.jetstream(), event)
-        return time.monotonic()
-    finally:
-        await nc.close()
 
 
 def uses(sim: ProviderSimulator, secret: str) -> int:

@@ -25,7 +25,6 @@ import secrets
 import string
 import time
 import traceback
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
@@ -41,16 +40,15 @@ from keyvault.server import KeyVaultServer
 from router.catalog import load_catalog
 from router.providers.base import Completion, ProviderAdapter, ProviderCall, StreamEnd, TextDelta
 from router.server import RouterServer
-from switchyard.events.v1 import credentials_pb2
 from switchyard.router.v1 import router_pb2, router_pb2_grpc
-from switchyard_common.events import CREDENTIALS_STREAM, publish_revocation
+from switchyard_common.events import CREDENTIALS_STREAM
 from switchyard_common.logs import configure_logging
 from switchyard_common.mtls import channel_credentials
 from tests.support.keyvault import KeyVaultClient, binding_to_proto, keyvault_settings, started
 from tests.support.keyvault import TestPki as Pki
 from tests.support.nats_server import NatsServer
 from tests.support.provider_sim import ProviderSimulator
-from tests.support.router import StoredKey, chat_request, router_settings, store_key
+from tests.support.router import StoredKey, chat_request, publish_revoked, router_settings, store_key
 
 CATALOG = load_catalog()
 FRAGMENT = 8
@@ -322,22 +320,6 @@ def uses(sim: ProviderSimulator, secret: str) -> int:
     return sum(1 for call in sim.calls if call.api_key == secret)
 
 
-async def publish_revoked(nats_url: str, key: StoredKey) -> None:
-    event = credentials_pb2.CredentialRevoked(
-        event_id=uuid.uuid4().hex,
-        credential_id=key.binding.credential_id,
-        owner_type=binding_to_proto(key.binding).owner_type,
-        owner_id=key.binding.owner_id,
-        provider=key.binding.provider,
-        reason="leak test",
-    )
-    nc = await nats.connect(nats_url, connect_timeout=2, allow_reconnect=False)
-    try:
-        await publish_revocation(nc.jetstream(), event)
-    finally:
-        await nc.close()
-
-
 async def stream_contents(nats_url: str) -> list[bytes]:
     """Every message on the credentials stream (revocations, and what the router reported)."""
     nc = await nats.connect(nats_url, connect_timeout=2, allow_reconnect=False)
@@ -424,7 +406,7 @@ async def exercise_every_path(
     assert uses(sim, canary) == sent
 
     # Revoked: refused on the next chats, and by VerifyCredential.
-    await publish_revoked(nats_url, key)
+    await publish_revoked(nats_url, key, reason="leak test")
     deadline = time.monotonic() + SETTLE_SECONDS
     while (error := error_of(await harness.chat(request))) is None:
         assert time.monotonic() < deadline, "revocation not applied"

@@ -3,19 +3,24 @@ call it as chat-api would."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import nats
 from grpc import aio
 
+from router.config import PROVIDERS
 from router.config import Settings as RouterSettings
 from router.server import RouterServer
+from switchyard.events.v1 import credentials_pb2
 from switchyard.router.v1 import router_pb2, router_pb2_grpc
 from switchyard_common.envelope import Binding, OwnerType
+from switchyard_common.events import publish_revocation
 from switchyard_common.mtls import channel_credentials
-from tests.support.keyvault import KeyVaultClient, TestPki
+from tests.support.keyvault import KeyVaultClient, TestPki, binding_to_proto
 from tests.support.provider_sim import ProviderSimulator
 
 if TYPE_CHECKING:
@@ -47,17 +52,7 @@ def router_settings(
         "stream_idle_timeout_seconds": 1,
         "shutdown_grace_seconds": 0,
     }
-    for provider in (
-        "openai",
-        "anthropic",
-        "google",
-        "mistral",
-        "groq",
-        "deepseek",
-        "xai",
-        "together",
-        "openrouter",
-    ):
+    for provider in PROVIDERS:
         values[f"{provider}_base_url"] = sim.base_url(provider)
     for provider, key in PLATFORM_KEYS.items():
         values[f"{provider}_platform_key"] = key
@@ -178,3 +173,22 @@ class RunningRouter:
         async with self.channel() as channel:
             stub: RouterAsyncStub = router_pb2_grpc.RouterStub(channel)
             return await stub.Complete(request, timeout=20)
+
+
+async def publish_revoked(nats_url: str, key: StoredKey, *, reason: str = "deleted by owner") -> float:
+    """Revoke as chat-api does (on its own connection); returns when JetStream acknowledged it
+    (time.monotonic())."""
+    event = credentials_pb2.CredentialRevoked(
+        event_id=uuid.uuid4().hex,
+        credential_id=key.binding.credential_id,
+        owner_type=binding_to_proto(key.binding).owner_type,
+        owner_id=key.binding.owner_id,
+        provider=key.binding.provider,
+        reason=reason,
+    )
+    nc = await nats.connect(nats_url, connect_timeout=2, allow_reconnect=False)
+    try:
+        await publish_revocation(nc.jetstream(), event)
+        return time.monotonic()
+    finally:
+        await nc.close()
