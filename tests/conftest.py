@@ -1,4 +1,5 @@
-"""Fixtures with real components: a CA, nats-server processes, PostgreSQL, keyvault servers."""
+"""Fixtures with real components: a CA, nats-server processes, PostgreSQL, keyvault and router servers,
+and the provider simulator."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from grpc import aio
 
 from keyvault.keys import generate_key
 from keyvault.server import KeyVaultServer
+from router.server import RouterServer
 from switchyard_common.envelope import Binding
 from tests.support.keyvault import (
     CALL_TIMEOUT,
@@ -25,6 +27,9 @@ from tests.support.keyvault import (
 )
 from tests.support.nats_server import NatsServer
 from tests.support.postgres import PostgresUnavailable, fresh_database
+from tests.support.provider_sim import ProviderSimulator
+from tests.support.router import RunningRouter, router_settings
+from tests.support.teardown import bounded
 
 
 @pytest.fixture(scope="session")
@@ -101,3 +106,31 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI requires PostgreSQL: {exc}")
         pytest.skip(str(exc))
+
+
+@pytest.fixture
+async def provider_sim() -> AsyncIterator[ProviderSimulator]:
+    sim = ProviderSimulator()
+    await sim.start()
+    yield sim
+    await bounded(sim.stop(), "the provider simulator")
+
+
+@pytest.fixture
+async def vault(keyvault: RunningKeyVault) -> AsyncIterator[KeyVaultClient]:
+    client = keyvault.client()
+    yield client
+    await bounded(client.close(), "the keyvault client")
+
+
+@pytest.fixture
+async def router(
+    test_pki: TestPki, keyvault: RunningKeyVault, nats_server: NatsServer, provider_sim: ProviderSimulator
+) -> AsyncIterator[RunningRouter]:
+    settings = router_settings(
+        pki=test_pki, keyvault_port=keyvault.port, nats_url=nats_server.url, sim=provider_sim
+    )
+    server = RouterServer(settings)
+    await server.start()
+    yield RunningRouter(server=server, pki=test_pki)
+    await bounded(server.stop(grace=0), "the router")

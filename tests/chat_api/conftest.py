@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +15,12 @@ from sqlalchemy import URL
 from chat_api.core.config import Settings
 from chat_api.core.migrations import upgrade_head
 from chat_api.main import create_app
+from tests.conftest import RunningKeyVault
+from tests.support.chat_api import ChatApiStack, chat_api_stack_settings, serving_chat_api
+from tests.support.keyvault import TestPki
+from tests.support.nats_server import NatsServer
+from tests.support.provider_sim import ProviderSimulator
+from tests.support.router import RunningRouter
 
 
 def sqlalchemy_url(conninfo: str) -> str:
@@ -47,3 +54,29 @@ def database_url(postgres_url: str) -> str:
 def client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
     with TestClient(create_app(chat_api_settings(database_url, tmp_path))) as test_client:
         yield test_client
+
+
+@pytest.fixture
+async def stack(
+    database_url: str,
+    test_pki: TestPki,
+    keyvault: RunningKeyVault,
+    router: RunningRouter,
+    nats_server: NatsServer,
+    provider_sim: ProviderSimulator,
+) -> AsyncIterator[ChatApiStack]:
+    """chat-api on a real port with the real router, keyvault, NATS and PostgreSQL behind it."""
+    settings = chat_api_stack_settings(
+        pki=test_pki,
+        database_url=database_url,
+        router_port=router.port,
+        keyvault_port=keyvault.port,
+        nats_url=nats_server.url,
+    )
+    async with (
+        serving_chat_api(settings) as api,
+        httpx.AsyncClient(base_url=api.base_url, timeout=30) as http,
+    ):
+        yield ChatApiStack(
+            api=api, router=router, sim=provider_sim, nats=nats_server, database_url=database_url, http=http
+        )

@@ -1,4 +1,4 @@
-"""The composition root: `create_app(settings)` builds the engine, sessions and routes."""
+"""The composition root: `create_app(settings)` builds the engine, the clients and the routes."""
 
 from __future__ import annotations
 
@@ -7,28 +7,58 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from chat_api.accounts.tokens import router as tokens_router
 from chat_api.accounts.views import router as auth_router
 from chat_api.api.health import router as health_router
+from chat_api.chat.openai_views import router as openai_router
+from chat_api.chat.views import router as conversations_router
 from chat_api.core.config import Settings
 from chat_api.core.db import make_engine, make_sessionmaker
+from chat_api.core.observability import install_observability
 from chat_api.core.problems import install_problem_handlers
+from chat_api.core.services import build_services
+from chat_api.credentials.views import org_router as org_keys_router
+from chat_api.credentials.views import router as keys_router
+from chat_api.orgs.views import router as orgs_router
+from chat_api.usage.views import router as usage_router
 
 __all__ = ["create_app"]
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """A FastAPI app on this settings' database; the engine is disposed at shutdown."""
-    engine = make_engine(settings.database_url.get_secret_value())
+    """A FastAPI app on these settings; clients start with the app and stop at shutdown."""
+    engine = make_engine(
+        settings.database_url.get_secret_value(),
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
+    sessions = make_sessionmaker(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+        services = build_services(settings, engine, sessions)
+        app.state.services = services
+        services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
 
     app = FastAPI(title="Switchyard chat-api", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
-    app.state.sessions = make_sessionmaker(engine)
+    app.state.sessions = sessions
     install_problem_handlers(app)
-    app.include_router(health_router)
-    app.include_router(auth_router)
+    install_observability(app, settings)
+    for router in (
+        health_router,
+        auth_router,
+        tokens_router,
+        orgs_router,
+        keys_router,
+        org_keys_router,
+        conversations_router,
+        openai_router,
+        usage_router,
+    ):
+        app.include_router(router)
     return app

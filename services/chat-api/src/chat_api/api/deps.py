@@ -13,8 +13,9 @@ from chat_api.accounts.models import AccessToken, User
 from chat_api.accounts.service import authenticate
 from chat_api.core.config import Settings
 from chat_api.core.problems import Unauthorized
+from chat_api.core.services import Services
 
-__all__ = ["CurrentToken", "CurrentUser", "SessionDep", "SettingsDep"]
+__all__ = ["CurrentToken", "CurrentUser", "ServicesDep", "SessionDep", "SettingsDep"]
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -24,6 +25,11 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
 def get_session(request: Request) -> Iterator[Session]:
     with request.app.state.sessions() as session:
         yield session
@@ -31,6 +37,7 @@ def get_session(request: Request) -> Iterator[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def get_auth(

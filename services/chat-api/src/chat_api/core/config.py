@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
-from pydantic_settings import SettingsConfigDict
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from switchyard_common.settings import MTLSSettings, NatsSettings
 
@@ -19,8 +21,33 @@ class Settings(MTLSSettings, NatsSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     # A SecretStr because a PostgreSQL URL carries its password.
     database_url: SecretStr = SecretStr("sqlite+pysqlite:///./.dev/chat-api.db")
+    database_pool_size: int = Field(default=20, ge=1)
+    database_max_overflow: int = Field(default=40, ge=0)
     migrate_on_start: bool = Field(default=True, description="dev; Kubernetes runs migrations as a job")
     router_address: str = "localhost:17320"
     keyvault_address: str = "localhost:17310"
+    # Deadline of one router call (a whole streamed answer) and of key verification.
+    router_timeout_seconds: float = Field(default=300.0, gt=0)
+    verify_timeout_seconds: float = Field(default=20.0, gt=0)
+    # How long a fetched keyvault public key is used before it is fetched again (rotation).
+    public_key_refresh_seconds: float = Field(default=60.0, gt=0)
     access_token_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    api_token_max_ttl_days: int = Field(default=365, gt=0)
+    # Platform-access tokens (input + output) a user may spend per calendar month (UTC).
+    platform_monthly_token_quota: int = Field(default=2_000_000, ge=0)
+    # The outbox relay retries an unpublished event after this delay, doubling up to the maximum.
+    outbox_retry_seconds: float = Field(default=0.2, gt=0)
+    outbox_retry_max_seconds: float = Field(default=5.0, gt=0)
+    revocation_retention_days: float = Field(default=400.0, gt=0)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated origins allowed by CORS"
+    )
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     log_level: str = "INFO"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value

@@ -11,12 +11,24 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = [
     "PROBLEM_BASE",
+    "BadRequest",
     "Conflict",
+    "Forbidden",
+    "KeyRejected",
+    "KeyServiceUnavailable",
+    "NoAccess",
     "NotFound",
     "Problem",
+    "ProviderBadRequest",
+    "ProviderRateLimited",
+    "ProviderUnavailable",
+    "QuotaExceeded",
+    "RateLimited",
     "Unauthorized",
     "Unavailable",
+    "UnknownModel",
     "install_problem_handlers",
+    "problem_response",
 ]
 
 PROBLEM_BASE = "https://switchyard.dev/problems/"
@@ -30,9 +42,15 @@ class Problem(Exception):
     slug = "internal"
     title = "Internal error"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, retry_after: float | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.retry_after = retry_after
+        self.extra = extra
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_BASE + self.slug
 
 
 class Unauthorized(Problem):
@@ -51,15 +69,68 @@ class Unavailable(Problem):
     status, slug, title = 503, "unavailable", "Service unavailable"
 
 
-def problem_response(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+class BadRequest(Problem):
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class Forbidden(Problem):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class RateLimited(Problem):
+    """Switchyard's own per-user limit."""
+
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+# The failures of a chat or a key check, one stable type each.
+class KeyRejected(Problem):
+    status, slug, title = 422, "key-rejected", "Key rejected by the provider"
+
+
+class NoAccess(Problem):
+    status, slug, title = 403, "no-access", "No access to this provider"
+
+
+class KeyServiceUnavailable(Problem):
+    status, slug, title = 503, "key-service-unavailable", "Key service unavailable"
+
+
+class ProviderRateLimited(Problem):
+    status, slug, title = 429, "provider-rate-limited", "Rate limited by your provider"
+
+
+class QuotaExceeded(Problem):
+    status, slug, title = 429, "quota-exceeded", "Platform quota exceeded"
+
+
+class ProviderUnavailable(Problem):
+    status, slug, title = 502, "provider-unavailable", "Provider unavailable"
+
+
+class ProviderBadRequest(Problem):
+    status, slug, title = 400, "provider-bad-request", "The provider rejected the request"
+
+
+class UnknownModel(Problem):
+    status, slug, title = 404, "unknown-model", "Unknown model"
+
+
+def problem_response(
+    status: int, slug: str, title: str, detail: str, *, retry_after: float | None = None, **extra: Any
+) -> JSONResponse:
     body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(retry_after)))
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers or None)
 
 
 async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
-    return problem_response(exc.status, exc.slug, exc.title, exc.detail)
+    return problem_response(
+        exc.status, exc.slug, exc.title, exc.detail, retry_after=exc.retry_after, **exc.extra
+    )
 
 
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:

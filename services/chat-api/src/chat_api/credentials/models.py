@@ -1,4 +1,4 @@
-"""Provider API keys, stored only as keyvault envelopes (table only; endpoints come later)."""
+"""Provider API keys, stored only as keyvault envelopes."""
 
 from __future__ import annotations
 
@@ -35,3 +35,5 @@ class Credential(Base):
     created_at: Mapped[Timestamp]
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set by the first step of a DELETE: from then on no new request picks this key.
+    revoking_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

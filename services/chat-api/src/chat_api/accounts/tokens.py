@@ -1,0 +1,7 @@
+"""Routes (skeleton; filled in by its domain's work)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

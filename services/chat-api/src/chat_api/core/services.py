@@ -1,0 +1,72 @@
+"""Everything a request handler may need beyond its database session, built once per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from chat_api.core.config import Settings
+from chat_api.credentials.gate import CredentialGate
+from chat_api.credentials.invalid_consumer import InvalidKeyConsumer
+from chat_api.events.nats_link import NatsLink
+from chat_api.outbox.relay import OutboxRelay
+from chat_api.upstream.keyvault_client import Sealer
+from chat_api.upstream.router_client import RouterClient
+
+__all__ = ["Services", "build_services"]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    gate: CredentialGate
+    router: RouterClient
+    sealer: Sealer
+    nats: NatsLink
+    relay: OutboxRelay
+    invalid_keys: InvalidKeyConsumer
+
+    def start(self) -> None:
+        """Background work: NATS connection, outbox relay, invalid-key consumer. Needs a running loop."""
+        self.nats.start()
+        self.relay.start()
+        self.invalid_keys.start()
+
+    async def stop(self) -> None:
+        await self.invalid_keys.stop()
+        await self.relay.stop()
+        await self.nats.stop()
+        await self.router.aclose()
+        await self.sealer.aclose()
+        self.engine.dispose()
+
+
+def build_services(settings: Settings, engine: Engine, sessions: sessionmaker[Session]) -> Services:
+    """The composition root's clients; gRPC channels are created lazily, so no loop is needed yet."""
+    tls = settings.tls_files()
+    nats = NatsLink(settings.nats_servers(), retention_days=settings.revocation_retention_days)
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        gate=CredentialGate(),
+        router=RouterClient(
+            settings.router_address,
+            tls,
+            timeout=settings.router_timeout_seconds,
+            verify_timeout=settings.verify_timeout_seconds,
+        ),
+        sealer=Sealer(settings.keyvault_address, tls, refresh_seconds=settings.public_key_refresh_seconds),
+        nats=nats,
+        relay=OutboxRelay(
+            sessions=sessions,
+            nats=nats,
+            retry_seconds=settings.outbox_retry_seconds,
+            retry_max_seconds=settings.outbox_retry_max_seconds,
+        ),
+        invalid_keys=InvalidKeyConsumer(sessions=sessions, nats=nats),
+    )
