@@ -1,4 +1,4 @@
-"""Liveness always answers; readiness follows the database."""
+"""Liveness always answers; readiness names each missing dependency (the whole stack: test_readiness.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,19 @@ from fastapi.testclient import TestClient
 from chat_api.core.problems import PROBLEM_BASE
 from chat_api.main import create_app
 from tests.chat_api.conftest import chat_api_settings
+from tests.support.ports import free_port
 
 
-def test_healthz_and_readyz_on_a_reachable_database(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ok", "database": "ok"}
+def test_readyz_names_only_the_missing_dependencies(database_url: str, tmp_path: Path) -> None:
+    # The database is up; NATS is a closed port and the router's certificates do not exist.
+    settings = chat_api_settings(database_url, tmp_path, nats_url=f"nats://127.0.0.1:{free_port()}")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == PROBLEM_BASE + "unavailable"
+    assert response.json()["failed"] == ["nats", "router"]
 
 
 def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
@@ -23,7 +31,9 @@ def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
         response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["type"] == PROBLEM_BASE + "unavailable"
+    assert "database" in response.json()["failed"]
     assert "secret-pw" not in response.text
+    assert "127.0.0.1:1" not in response.text
 
 
 def test_settings_never_show_the_database_password(tmp_path: Path) -> None:

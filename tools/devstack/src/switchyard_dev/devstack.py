@@ -106,6 +106,8 @@ def dev_environment(dev_dir: Path, env: Mapping[str, str]) -> dict[str, str]:
         "CHAT_API_TLS_CA_FILE": str(pki / "ca.pem"),
         "CHAT_API_TLS_CERT_FILE": str(pki / "chat-api.pem"),
         "CHAT_API_TLS_KEY_FILE": str(pki / "chat-api-key.pem"),
+        # Below the supervisor's 15 s stop timeout, so open streams finish before it kills chat-api.
+        "CHAT_API_SHUTDOWN_GRACE_SECONDS": "10",
     }
     return {**defaults, **env}
 

@@ -1,22 +1,47 @@
-"""Users and their access tokens (tables), and the request/response schemas of /v1/auth."""
+"""Users and access tokens (tables), and the request/response schemas of /v1/auth, /v1/tokens, /v1/me."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chat_api.core.columns import Timestamp, UUIDPk
 from chat_api.core.db import Base
 
-__all__ = ["AccessToken", "Credentials", "TokenRead", "User", "UserRead", "Registered"]
+__all__ = [
+    "AccessToken",
+    "ApiTokenCreate",
+    "ApiTokenCreated",
+    "ApiTokenRead",
+    "Credentials",
+    "Email",
+    "MeRead",
+    "MembershipRead",
+    "Registered",
+    "TokenRead",
+    "User",
+    "UserRead",
+]
 
 # Deliberately loose: one @, no spaces, a dot in the domain. Delivery is the real check.
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _normalise_email(value: str) -> str:
+    value = value.strip().lower()
+    if not EMAIL.match(value):
+        raise ValueError("not an email address")
+    return value
+
+
+# Lowercased like the `users.email` column, so lookups by email match whatever case was typed.
+Email = Annotated[str, Field(max_length=320), AfterValidator(_normalise_email)]
 
 
 class User(Base):
@@ -44,16 +69,8 @@ class AccessToken(Base):
 
 
 class Credentials(BaseModel):
-    email: str = Field(max_length=320)
+    email: Email
     password: str = Field(min_length=10, max_length=256)
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        value = value.strip().lower()
-        if not EMAIL.match(value):
-            raise ValueError("not an email address")
-        return value
 
 
 class UserRead(BaseModel):
@@ -72,3 +89,35 @@ class TokenRead(BaseModel):
 
 class Registered(TokenRead):
     user: UserRead
+
+
+class ApiTokenCreate(BaseModel):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    # None means the default, capped by settings.api_token_max_ttl_days (checked by the route).
+    expires_in_days: int | None = Field(default=None, ge=1)
+
+
+class ApiTokenRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class ApiTokenCreated(ApiTokenRead):
+    token: str
+
+
+class MembershipRead(BaseModel):
+    """One of the caller's orgs, with the caller's role in it."""
+
+    id: uuid.UUID
+    name: str
+    role: str
+
+
+class MeRead(BaseModel):
+    user: UserRead
+    orgs: list[MembershipRead]

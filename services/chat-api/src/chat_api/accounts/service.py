@@ -1,7 +1,9 @@
-"""Registration, login and access tokens."""
+"""Registration, login, session tokens and personal API tokens."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -11,24 +13,51 @@ from sqlalchemy.orm import Session
 
 from chat_api.accounts.models import AccessToken, User
 from chat_api.core.columns import utcnow
-from chat_api.core.problems import Conflict, Unauthorized
+from chat_api.core.problems import Conflict, NotFound, Unauthorized
 from chat_api.core.security import hash_password, hash_token, new_token, verify_password
 
-__all__ = ["IssuedToken", "authenticate", "issue_token", "login", "register", "revoke_token"]
+__all__ = [
+    "API_TOKEN_PREFIX",
+    "IssuedToken",
+    "authenticate",
+    "create_api_token",
+    "issue_token",
+    "list_api_tokens",
+    "login",
+    "register",
+    "revoke_api_token",
+    "revoke_token",
+]
+
+# A fixed prefix lets secret scanners (and people) recognise a leaked Switchyard API token.
+API_TOKEN_PREFIX = "sy_"  # noqa: S105 - a public marker, not a secret
 
 
 @dataclass(frozen=True)
 class IssuedToken:
+    id: uuid.UUID
     token: str
+    created_at: datetime
     expires_at: datetime
 
 
-def issue_token(*, db_session: Session, user: User, ttl: timedelta, kind: str = "session") -> IssuedToken:
+def issue_token(
+    *, db_session: Session, user: User, ttl: timedelta, kind: str = "session", name: str | None = None
+) -> IssuedToken:
     """Store a new token's hash and return the token itself, which is never stored."""
-    token, now = new_token(), utcnow()
-    row = AccessToken(user_id=user.id, token_hash=hash_token(token), kind=kind, expires_at=now + ttl)
+    token = (API_TOKEN_PREFIX if kind == "api" else "") + new_token()
+    now = utcnow()
+    row = AccessToken(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        token_hash=hash_token(token),
+        kind=kind,
+        name=name,
+        created_at=now,
+        expires_at=now + ttl,
+    )
     db_session.add(row)
-    return IssuedToken(token=token, expires_at=row.expires_at)
+    return IssuedToken(id=row.id, token=token, created_at=now, expires_at=row.expires_at)
 
 
 def register(*, db_session: Session, email: str, password: str, ttl: timedelta) -> tuple[User, IssuedToken]:
@@ -78,4 +107,40 @@ def revoke_token(*, db_session: Session, token_id: object) -> None:
         .where(AccessToken.id == token_id, AccessToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+    db_session.commit()
+
+
+def create_api_token(*, db_session: Session, user: User, name: str, ttl: timedelta) -> IssuedToken:
+    """A named personal API token; the token itself is returned this once and never again."""
+    issued = issue_token(db_session=db_session, user=user, ttl=ttl, kind="api", name=name)
+    db_session.commit()
+    return issued
+
+
+def list_api_tokens(*, db_session: Session, user_id: uuid.UUID) -> Sequence[AccessToken]:
+    """The user's unrevoked API tokens (expired ones included), newest first."""
+    query = (
+        select(AccessToken)
+        .where(AccessToken.user_id == user_id, AccessToken.kind == "api", AccessToken.revoked_at.is_(None))
+        .order_by(AccessToken.created_at.desc(), AccessToken.id)
+    )
+    return db_session.scalars(query).all()
+
+
+def revoke_api_token(*, db_session: Session, user_id: uuid.UUID, token_id: uuid.UUID) -> None:
+    """Revoke one of the user's API tokens; NotFound for anyone else's, a session's or a revoked one."""
+    revoked = db_session.scalar(
+        update(AccessToken)
+        .where(
+            AccessToken.id == token_id,
+            AccessToken.user_id == user_id,
+            AccessToken.kind == "api",
+            AccessToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+        .returning(AccessToken.id)
+    )
+    if revoked is None:
+        db_session.rollback()
+        raise NotFound("no such API token")
     db_session.commit()
