@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,17 +21,17 @@ from tests.support.nats_server import NatsServer
 from tests.support.provider_sim import ProviderSimulator
 from tests.support.router import RunningRouter
 
-# Shapes each provider's keys really have, so they pass chat-api's validation.
-VALID_KEYS = {
-    "openai": "sk-proj-{}",
-    "anthropic": "sk-ant-api03-{}",
-    "google": "AIza{}",
-    "mistral": "{}",
-    "groq": "gsk_{}",
-    "deepseek": "sk-{}",
-    "xai": "xai-{}",
-    "together": "{}",
-    "openrouter": "sk-or-v1-{}",
+# Shapes each provider's keys really have, so they pass chat-api's validation: prefix, body length.
+VALID_KEYS: dict[str, tuple[str, int]] = {
+    "openai": ("sk-proj-", 48),
+    "anthropic": ("sk-ant-api03-", 93),
+    "google": ("AIza", 35),
+    "mistral": ("", 32),
+    "groq": ("gsk_", 52),
+    "deepseek": ("sk-", 32),
+    "xai": ("xai-", 80),
+    "together": ("", 64),
+    "openrouter": ("sk-or-v1-", 64),
 }
 
 
@@ -38,8 +39,9 @@ PASSWORD = "correct horse battery"
 
 
 def provider_key(provider: str) -> str:
-    """A fresh key of `provider`'s shape: 40 random hex characters in its usual prefix."""
-    return VALID_KEYS[provider].format(uuid.uuid4().hex + uuid.uuid4().hex[:8])
+    """A fresh key of `provider`'s shape: its usual prefix, then random hex of its usual length."""
+    prefix, length = VALID_KEYS[provider]
+    return prefix + secrets.token_hex(length)[:length]
 
 
 def chat_api_stack_settings(

@@ -38,6 +38,9 @@ class Settings(MTLSSettings, NatsSettings):
     # The outbox relay retries an unpublished event after this delay, doubling up to the maximum.
     outbox_retry_seconds: float = Field(default=0.2, gt=0)
     outbox_retry_max_seconds: float = Field(default=5.0, gt=0)
+    # How long a DELETE waits for requests that read the key to start their provider call before
+    # answering 503 (the key stays unusable; a retry completes the removal).
+    revocation_wait_seconds: float = Field(default=30.0, gt=0)
     revocation_retention_days: float = Field(default=400.0, gt=0)
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated origins allowed by CORS"

@@ -1,0 +1,151 @@
+"""Revoking a stored key so that, once the revocation returns, no new provider call starts with it.
+
+The steps cooperate with `leases.py`: (1) mark the row `revoking_at` and commit, so no request
+reads it any more; (2) wait for the requests of this process that read it before the mark
+(`CredentialGate`); (3) delete the row, which on PostgreSQL also waits for the KEY SHARE locks of
+in-flight requests on other replicas, and stage a `CredentialRevoked` outbox event in the same
+transaction; (4) try to publish the event at once (the relay retries if NATS is away). A row left
+marked by a crashed process stays hidden and unusable; the next DELETE or replacement finishes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio.to_thread
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from chat_api.core.columns import utcnow
+from chat_api.core.problems import NotFound, Unavailable
+from chat_api.credentials.gate import CredentialGate
+from chat_api.credentials.models import Credential
+from chat_api.outbox import service as outbox
+from switchyard.events.v1 import credentials_pb2
+from switchyard.keyvault.v1 import keyvault_pb2
+from switchyard_common.envelope import Binding, OwnerType
+from switchyard_common.events import REVOKED_SUBJECT
+
+if TYPE_CHECKING:
+    from chat_api.core.services import Services
+
+__all__ = [
+    "Owner",
+    "delete_and_announce",
+    "in_thread",
+    "mark_revoking",
+    "publish",
+    "revoke",
+    "wait_for_readers",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+PUBLISH_WITHIN_SECONDS = 2.0
+_OWNER_TYPES = {OwnerType.USER: keyvault_pb2.OWNER_TYPE_USER, OwnerType.ORG: keyvault_pb2.OWNER_TYPE_ORG}
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Whose keys: a user's own, or an org's (managed by its owners and admins)."""
+
+    type: OwnerType
+    id: uuid.UUID
+
+    def binding(self, *, credential_id: uuid.UUID, provider: str) -> Binding:
+        return Binding(str(credential_id), self.type, str(self.id), provider)
+
+
+async def in_thread(func: Callable[..., T], /, **kwargs: Any) -> T:
+    """Run blocking database work in a worker thread, off the event loop."""
+    return await anyio.to_thread.run_sync(partial(func, **kwargs))
+
+
+def mark_revoking(
+    *, db_session: Session, owner: Owner, key_id: uuid.UUID | None = None, provider: str | None = None
+) -> Credential | None:
+    """Step 1, committed: hide the owner's key (by id, or for a provider) from new requests."""
+    query = select(Credential).where(
+        Credential.owner_type == owner.type.value, Credential.owner_id == owner.id
+    )
+    if key_id is not None:
+        query = query.where(Credential.id == key_id)
+    else:
+        query = query.where(Credential.provider == provider)
+    row = db_session.scalar(query)
+    if row is not None and row.revoking_at is None:
+        # A plain UPDATE takes no lock that conflicts with the readers' KEY SHARE locks.
+        db_session.execute(
+            update(Credential)
+            .where(Credential.id == row.id, Credential.revoking_at.is_(None))
+            .values(revoking_at=utcnow())
+        )
+    db_session.commit()
+    return row
+
+
+def wait_for_readers(*, gate: CredentialGate, owner: Owner, timeout: float) -> None:
+    """Step 2: block until this process's requests that read the key before the mark have moved on."""
+    if not gate.wait_for_earlier(owner.id, timeout):
+        raise Unavailable(
+            "a request that read the key has not reached its provider yet; the key is no longer "
+            "used for new requests, retry shortly to complete its removal",
+            retry_after=5,
+        )
+
+
+def delete_and_announce(*, db_session: Session, credential: Credential, reason: str) -> uuid.UUID | None:
+    """Step 3, in the caller's transaction: delete the row and stage its CredentialRevoked event;
+    the outbox row's id, or None when the row was already gone."""
+    deleted = db_session.execute(
+        delete(Credential).where(Credential.id == credential.id).returning(Credential.id)
+    ).first()
+    if deleted is None:
+        return None
+    event = credentials_pb2.CredentialRevoked(
+        event_id=uuid.uuid4().hex,
+        credential_id=str(credential.id),
+        owner_type=_OWNER_TYPES[OwnerType(credential.owner_type)],
+        owner_id=str(credential.owner_id),
+        provider=credential.provider,
+        reason=reason,
+    )
+    event.revoked_at.FromDatetime(utcnow())
+    return outbox.add_event(
+        db_session=db_session,
+        subject=REVOKED_SUBJECT,
+        payload=event.SerializeToString(),
+        event_id=event.event_id,
+    )
+
+
+async def publish(*, services: Services, outbox_ids: Sequence[uuid.UUID]) -> None:
+    """Step 4: one prompt attempt; the relay keeps retrying what this one could not publish."""
+    if outbox_ids and not await services.relay.publish_now(outbox_ids, within=PUBLISH_WITHIN_SECONDS):
+        logger.warning("revocation events %s queued for the outbox relay", [str(i) for i in outbox_ids])
+
+
+def _finish(*, db_session: Session, credential: Credential) -> uuid.UUID | None:
+    outbox_id = delete_and_announce(db_session=db_session, credential=credential, reason="deleted by owner")
+    db_session.commit()
+    return outbox_id
+
+
+async def revoke(*, services: Services, db_session: Session, owner: Owner, key_id: uuid.UUID) -> None:
+    """DELETE of a key: every step above; NotFound unless the owner has this key."""
+    credential = await in_thread(mark_revoking, db_session=db_session, owner=owner, key_id=key_id)
+    if credential is None:
+        raise NotFound("no such key")
+    await in_thread(
+        wait_for_readers, gate=services.gate, owner=owner, timeout=services.settings.revocation_wait_seconds
+    )
+    outbox_id = await in_thread(_finish, db_session=db_session, credential=credential)
+    if outbox_id is not None:
+        logger.info("credential %s (%s) deleted by its owner", credential.id, credential.provider)
+        await publish(services=services, outbox_ids=[outbox_id])
