@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 EDITABLES := -e libs/common -e services/keyvault -e services/router -e services/chat-api -e tools/devstack
 PY_SOURCES := libs/common/src/switchyard_common services/keyvault/src services/router/src services/chat-api/src tools/devstack/src tests bench
 
-.PHONY: help install protos protos-check lint format typecheck test test-fast dev bench-keyvault bench-router lock clean
+.PHONY: help install protos protos-check lint format typecheck test test-fast dev bench bench-setup bench-gateway bench-keyvault bench-router lock clean
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
@@ -49,11 +49,35 @@ test-fast: $(INSTALLED) ## pytest only
 dev: $(INSTALLED) protos ## regenerate protos, then run the whole stack on embedded defaults (dev CA, dev key, NATS) until Ctrl-C
 	$(BIN)/python -m switchyard_dev.devstack
 
+bench: bench-keyvault bench-router bench-gateway ## every benchmark; each prints ratios against a reference measured in the same run
+
+bench-setup: ## install the gateway benchmark's tools and peers once (wrk, nginx+lua via apt; LiteLLM, Portkey under /tmp)
+	PYTHON=$(PYTHON) bench/gateway/setup_peers.sh
+
+bench-gateway: $(INSTALLED) bench-setup ## /v1/chat/completions: direct vs Switchyard vs LiteLLM vs Portkey, one run (~20 min; CONC, DURATION, REPS)
+	bench/gateway/run.sh
+
 bench-keyvault: $(INSTALLED) ## Decrypt throughput over mTLS gRPC vs `openssl speed` (ratio)
 	$(BIN)/python bench/keyvault_decrypt.py
 
 bench-router: $(INSTALLED) ## router latency/CPU overhead vs direct provider calls, Decrypts per request, revocation propagation
 	$(BIN)/python bench/router_overhead.py
+
+IMAGE_REGISTRY ?= switchyard
+IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+IMAGE_SERVICES := keyvault router chat-api
+
+.PHONY: images deploy-check
+
+images: ## build the service images as IMAGE_REGISTRY/<service>:IMAGE_TAG (default switchyard, git sha); needs a Docker engine
+	@docker info >/dev/null 2>&1 || { echo "make images: no Docker engine reachable (docker info failed); start one or set DOCKER_HOST" >&2; exit 1; }
+	@for service in $(IMAGE_SERVICES); do \
+	  echo "building $(IMAGE_REGISTRY)/$$service:$(IMAGE_TAG)"; \
+	  docker build --file services/$$service/Dockerfile --tag $(IMAGE_REGISTRY)/$$service:$(IMAGE_TAG) . || exit 1; \
+	done
+
+deploy-check: $(INSTALLED) ## render every deploy/k8s overlay (kubectl kustomize), validate it strictly, check its security properties
+	$(BIN)/pytest -q tests/deploy
 
 lock: $(INSTALLED) ## re-resolve requirements/*.lock from requirements/*.in (needs network)
 	$(BIN)/python -m pip install --quiet uv

@@ -1,7 +1,105 @@
-"""Routes (skeleton; filled in by its domain's work)."""
+"""/v1/chat/completions and /v1/models, compatible with OpenAI's API and its official SDKs."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter()
+import anyio
+from fastapi import APIRouter, Header, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from chat_api.api.deps import CurrentUser, ServicesDep, SessionDep
+from chat_api.chat.access import ChatContext, parse_org_header, resolve_context
+from chat_api.chat.answers import ChatInput
+from chat_api.chat.openai_errors import OpenAIRoute, error_response
+from chat_api.chat.openai_schemas import ChatCompletionRequest, router_messages, router_parameters
+from chat_api.chat.openai_stream import Identity, completion_body, completion_chunks
+from chat_api.chat.pipeline import open_chat
+from chat_api.chat.sse import SSE_HEADERS
+from chat_api.core.problems import RouterUnavailable as RouterUnavailableProblem
+from chat_api.upstream.router_client import RouterUnavailable
+
+router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
+
+OrgHeader = Annotated[str | None, Header(alias="X-Switchyard-Org")]
+# OpenAI's `created` for catalog models: the catalog has no dates, so one fixed, plausible time.
+CATALOG_CREATED = 1_764_201_600
+
+
+@router.post("/chat/completions")
+async def chat_completions(
+    body: ChatCompletionRequest,
+    user: CurrentUser,
+    db_session: SessionDep,
+    services: ServicesDep,
+    org: OrgHeader = None,
+) -> Response:
+    """A chat completion, streamed as `chat.completion.chunk` events when `stream` is true."""
+    messages, parameters = router_messages(body), router_parameters(body)
+    requested_org, quota = parse_org_header(org), services.settings.platform_monthly_token_quota
+
+    def context() -> ChatContext:
+        # The session ends here, so no pooled connection is held while the answer streams.
+        try:
+            return resolve_context(
+                db_session=db_session, user_id=user.id, requested_org=requested_org, quota=quota
+            )
+        finally:
+            db_session.close()
+
+    found = await anyio.to_thread.run_sync(context)
+    chat = ChatInput(
+        user_id=user.id,
+        org_id=found.org_id,
+        model=body.model,
+        messages=messages,
+        parameters=parameters,
+        quota_exceeded=found.quota_exceeded,
+    )
+    stream = await open_chat(services=services, chat=chat)
+    identity, headers = Identity(), stream.route.headers()
+    if body.stream:
+        chunks = completion_chunks(stream, identity, include_usage=body.include_usage)
+        return StreamingResponse(chunks, media_type="text/event-stream", headers={**headers, **SSE_HEADERS})
+    try:
+        async for _ in stream.items():
+            pass
+    finally:
+        await stream.close()
+    if stream.failed is not None:
+        return error_response(stream.failed, headers)
+    return JSONResponse(completion_body(stream, identity), headers=headers)
+
+
+@router.get("/models")
+async def list_models(user: CurrentUser, services: ServicesDep) -> dict[str, object]:
+    """ "auto" first, then every catalog model, with Switchyard's extra fields beside OpenAI's."""
+    try:
+        catalog = await services.router.models()
+    except RouterUnavailable:
+        raise RouterUnavailableProblem(
+            "the model catalog is unavailable right now; try again shortly"
+        ) from None
+    auto = {
+        "id": "auto",
+        "object": "model",
+        "created": CATALOG_CREATED,
+        "owned_by": "switchyard",
+        "display_name": "Auto (Switchyard picks a model you can reach)",
+    }
+    models = [
+        {
+            "id": model.id,
+            "object": "model",
+            "created": CATALOG_CREATED,
+            "owned_by": model.provider,
+            "display_name": model.display_name,
+            "context_window": model.context_window,
+            "max_output_tokens": model.max_output_tokens,
+            "input_price_per_mtok": model.input_price_per_mtok,
+            "output_price_per_mtok": model.output_price_per_mtok,
+            "capabilities": list(model.capabilities),
+        }
+        for model in catalog
+    ]
+    return {"object": "list", "data": [auto, *models]}

@@ -13,7 +13,9 @@ __all__ = [
     "PROBLEM_BASE",
     "BadRequest",
     "Conflict",
+    "CredentialUnusable",
     "Forbidden",
+    "IdempotencyKeyReused",
     "KeyRejected",
     "KeyServiceUnavailable",
     "NoAccess",
@@ -24,6 +26,7 @@ __all__ = [
     "ProviderUnavailable",
     "QuotaExceeded",
     "RateLimited",
+    "RouterUnavailable",
     "Unauthorized",
     "Unavailable",
     "UnknownModel",
@@ -151,3 +154,16 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+
+
+# Appended with chat: failures of the router hop itself, stored keys and idempotent retries.
+class RouterUnavailable(Problem):
+    status, slug, title = 503, "router-unavailable", "Chat routing unavailable"
+
+
+class CredentialUnusable(Problem):
+    status, slug, title = 409, "credential-unusable", "Stored key can no longer be used"
+
+
+class IdempotencyKeyReused(Problem):
+    status, slug, title = 422, "idempotency-key-reused", "Idempotency key reused with a different request"

@@ -1,0 +1,76 @@
+"""What a routed chat is made of: its input, the route that serves it and the pieces of its answer."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from chat_api.chat.routing import key_source
+from chat_api.core.problems import Problem
+from switchyard.router.v1 import router_pb2
+
+__all__ = ["ChatInput", "ChatItem", "Delta", "Failed", "Finished", "Route", "route_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatInput:
+    user_id: uuid.UUID
+    org_id: uuid.UUID | None
+    model: str
+    messages: Sequence[router_pb2.Message]
+    parameters: router_pb2.Parameters
+    quota_exceeded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Which model and which access answered."""
+
+    provider: str
+    model: str
+    key_source: str
+    credential_id: uuid.UUID | None
+    fell_back: bool
+    auto_reason: str
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-Switchyard-Provider": self.provider,
+            "X-Switchyard-Model": self.model,
+            "X-Switchyard-Key-Source": self.key_source,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    reason: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    problem: Problem
+
+
+ChatItem = Delta | Finished | Failed
+
+
+def route_of(message: router_pb2.Route) -> Route:
+    """The router's Route message as a value."""
+    return Route(
+        provider=message.provider,
+        model=message.model,
+        key_source=key_source(message.key_source),
+        credential_id=uuid.UUID(message.credential_id) if message.credential_id else None,
+        fell_back=message.fell_back,
+        auto_reason=message.auto_reason,
+    )

@@ -1,0 +1,215 @@
+"""The one path from a chat request to the router and back, shared by both chat endpoints.
+
+`open_chat` leases the caller's keys, starts the router call and waits for its first event, so a
+failure before anything streamed can still become an ordinary HTTP error; the lease is released at
+that first event, whatever it is. `ChatStream` then yields the answer and `close()` stops the call
+and records usage (plus the endpoint's own rows) in one short transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from decimal import Decimal
+from functools import partial
+from typing import cast
+
+import anyio
+from sqlalchemy.orm import Session
+
+from chat_api.chat.answers import ChatInput, ChatItem, Delta, Failed, Finished, Route, route_of
+from chat_api.chat.errors import problem_for
+from chat_api.chat.routing import build_request, finish_reason, provider_of
+from chat_api.core.observability import current_request_id
+from chat_api.core.problems import Problem, ProviderUnavailable, UnknownModel
+from chat_api.core.problems import RouterUnavailable as RouterUnavailableProblem
+from chat_api.core.services import Services
+from chat_api.credentials.leases import CredentialLease, lease_credentials
+from chat_api.upstream.router_client import RouterClient, RouterUnavailable
+from chat_api.usage.pricing import cost_usd, find_model
+from chat_api.usage.service import Completion, record_usage
+from switchyard.router.v1 import router_pb2
+
+__all__ = ["ChatStream", "open_chat"]
+
+logger = logging.getLogger(__name__)
+
+Events = AsyncGenerator[router_pb2.ChatEvent, None]
+# An endpoint's own writes (its messages, its idempotency record), in the usage transaction.
+ExtraWrites = Callable[[Session], None]
+
+
+async def _shielded(function: Callable[[], object]) -> None:
+    """Run blocking work in a thread to the end, even while the request is being cancelled."""
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(function)
+
+
+async def _catalog(router: RouterClient) -> list[router_pb2.Model]:
+    try:
+        return await router.models()
+    except RouterUnavailable:
+        raise RouterUnavailableProblem("chat routing is unavailable right now; try again shortly") from None
+
+
+async def _first_event(events: Events) -> router_pb2.ChatEvent:
+    try:
+        return await anext(events)
+    except StopAsyncIteration:
+        raise RouterUnavailableProblem("the router ended the call without an answer") from None
+    except RouterUnavailable:
+        raise RouterUnavailableProblem("chat routing is unavailable right now; try again shortly") from None
+
+
+class ChatStream:
+    """A routed chat: `items()` yields the answer; `close()` must follow, in a `finally`."""
+
+    def __init__(
+        self,
+        *,
+        services: Services,
+        chat: ChatInput,
+        route: Route,
+        events: Events,
+        catalog: Sequence[router_pb2.Model],
+        started: float,
+    ) -> None:
+        self.route = route
+        self.finished: Finished | None = None
+        self.failed: Problem | None = None
+        self._services = services
+        self._chat = chat
+        self._events = events
+        self._model = find_model(catalog, route.model)
+        self._started = started
+        self._ended: float | None = None
+        self._parts: list[str] = []
+        self._closed = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    @property
+    def error_type(self) -> str | None:
+        """The stable type of what broke the answer; "cancelled" when the client went away."""
+        if self.failed is not None:
+            return self.failed.slug
+        return None if self.finished is not None else "cancelled"
+
+    async def items(self) -> AsyncIterator[ChatItem]:
+        """Text deltas, then one Finished or one Failed."""
+        try:
+            async for event in self._events:
+                kind = event.WhichOneof("event")
+                if kind == "text_delta":
+                    self._parts.append(event.text_delta)
+                    yield Delta(event.text_delta)
+                elif kind == "finish":
+                    self.finished = self._finished(event.finish)
+                    break
+                elif kind == "error":
+                    self.failed = problem_for(event.error, quota_exceeded=self._chat.quota_exceeded)
+                    break
+            else:
+                self.failed = ProviderUnavailable("the answer broke off before it was complete")
+        except RouterUnavailable:
+            self.failed = RouterUnavailableProblem("the connection to chat routing broke off mid-answer")
+        self._ended = time.monotonic()
+        if self.failed is not None:
+            logger.info("chat via %s broke off: %s", self.route.provider, self.failed.slug)
+            yield Failed(self.failed)
+        elif self.finished is not None:
+            yield self.finished
+
+    def _finished(self, finish: router_pb2.Finish) -> Finished:
+        tokens_in, tokens_out = finish.usage.input_tokens, finish.usage.output_tokens
+        return Finished(
+            reason=finish_reason(finish.reason),
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            cost_usd=cost_usd(self._model, input_tokens=tokens_in, output_tokens=tokens_out),
+        )
+
+    async def close(self, *, extra: ExtraWrites | None = None) -> None:
+        """Stop the router call and record usage (with `extra`) in one transaction; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            await self._events.aclose()
+        try:
+            await _shielded(partial(self._record, extra))
+        except Exception as exc:
+            # The answer has already reached the client; a failed write must not turn it into an error.
+            # Only the exception's type: its text may quote the chat's content from the SQL parameters.
+            logger.error("recording the chat via %s failed: %s", self.route.provider, type(exc).__name__)
+
+    def _record(self, extra: ExtraWrites | None) -> None:
+        route, finished = self.route, self.finished
+        ended = self._ended if self._ended is not None else time.monotonic()
+        completion = Completion(
+            user_id=self._chat.user_id,
+            org_id=self._chat.org_id,
+            provider=route.provider,
+            model=route.model,
+            key_source=route.key_source,
+            credential_id=route.credential_id,
+            input_tokens=finished.input_tokens if finished else 0,
+            output_tokens=finished.output_tokens if finished else 0,
+            cost_usd=finished.cost_usd if finished else Decimal(0),
+            latency_ms=round((ended - self._started) * 1000),
+            succeeded=finished is not None,
+        )
+        with self._services.sessions() as db_session:
+            record_usage(db_session=db_session, completion=completion)
+            if extra is not None:
+                extra(db_session)
+            db_session.commit()
+
+
+async def _lease(services: Services, chat: ChatInput) -> CredentialLease:
+    return await anyio.to_thread.run_sync(
+        partial(
+            lease_credentials,
+            sessions=services.sessions,
+            gate=services.gate,
+            user_id=chat.user_id,
+            org_id=chat.org_id,
+            provider=provider_of(chat.model),
+        )
+    )
+
+
+async def open_chat(*, services: Services, chat: ChatInput) -> ChatStream:
+    """Lease keys, call the router and wait for the route; a Problem if it fails before one."""
+    catalog = await _catalog(services.router)
+    if chat.model != "auto" and find_model(catalog, chat.model) is None:
+        raise UnknownModel(f"unknown model {chat.model!r}; GET /v1/models lists the models")
+    started = time.monotonic()
+    lease = await _lease(services, chat)
+    try:
+        request = build_request(chat, lease, request_id=current_request_id())
+        events = cast(Events, services.router.chat(request))
+        try:
+            first = await _first_event(events)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await events.aclose()
+            raise
+    finally:
+        # The route (or error) means the provider call has started or never will: a DELETE may proceed.
+        await _shielded(lease.release)
+    if first.WhichOneof("event") == "route":
+        route = route_of(first.route)
+        return ChatStream(
+            services=services, chat=chat, route=route, events=events, catalog=catalog, started=started
+        )
+    with anyio.CancelScope(shield=True):
+        await events.aclose()
+    if first.WhichOneof("event") == "error":
+        problem = problem_for(first.error, quota_exceeded=chat.quota_exceeded)
+        logger.info("chat for model %s failed before routing: %s", chat.model, problem.slug)
+        raise problem
+    raise RouterUnavailableProblem("the router answered out of order")

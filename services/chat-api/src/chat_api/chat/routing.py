@@ -1,0 +1,86 @@
+"""The router's request (keys, policies, messages) built from a lease, and its enums read back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from chat_api.core.providers import PROVIDERS
+from chat_api.credentials.leases import CredentialLease, LeasedCredential, PolicyRow
+from switchyard.router.v1 import router_pb2
+
+if TYPE_CHECKING:
+    from chat_api.chat.answers import ChatInput
+
+__all__ = ["build_request", "finish_reason", "key_source", "policies", "provider_of"]
+
+_SCOPES = {"user": router_pb2.SCOPE_USER, "org": router_pb2.SCOPE_ORG}
+_KEY_SOURCES: dict[router_pb2.KeySource, str] = {
+    router_pb2.KEY_SOURCE_USER: "user",
+    router_pb2.KEY_SOURCE_ORG: "org",
+    router_pb2.KEY_SOURCE_PLATFORM: "platform",
+}
+_FINISH_REASONS: dict[router_pb2.FinishReason, str] = {
+    router_pb2.FINISH_REASON_STOP: "stop",
+    router_pb2.FINISH_REASON_LENGTH: "length",
+    router_pb2.FINISH_REASON_CONTENT_FILTER: "content_filter",
+}
+
+
+def provider_of(model: str) -> str | None:
+    """The provider a "provider/model" id names; None for "auto", which may pick any."""
+    if model == "auto" or "/" not in model:
+        return None
+    return model.split("/", 1)[0]
+
+
+def key_source(value: router_pb2.KeySource) -> str:
+    # A route always names its access; "platform" would be wrong to assume, so fail loudly instead.
+    return _KEY_SOURCES[value]
+
+
+def finish_reason(value: router_pb2.FinishReason) -> str:
+    """OpenAI's finish_reason vocabulary; anything unusual reads as a plain stop."""
+    return _FINISH_REASONS.get(value, "stop")
+
+
+def _credential(row: LeasedCredential) -> router_pb2.Credential:
+    message = router_pb2.Credential(
+        credential_id=str(row.id),
+        scope=_SCOPES[row.owner_type],
+        owner_id=str(row.owner_id),
+        provider=row.provider,
+        envelope=row.envelope,
+        fallback_to_platform=row.fallback_to_platform,
+    )
+    if row.expires_at is not None:
+        message.expires_at.FromDatetime(row.expires_at)
+    return message
+
+
+def policies(rows: Iterable[PolicyRow], *, forbid_platform: bool) -> list[router_pb2.ProviderPolicy]:
+    """The org's policies, with platform access barred for every provider once the quota is spent."""
+    merged = {
+        row.provider: router_pb2.ProviderPolicy(
+            provider=row.provider, require_org_key=row.require_org_key, forbid_platform=row.forbid_platform
+        )
+        for row in rows
+    }
+    if forbid_platform:
+        for provider in PROVIDERS:
+            merged.setdefault(provider, router_pb2.ProviderPolicy(provider=provider)).forbid_platform = True
+    return list(merged.values())
+
+
+def build_request(chat: ChatInput, lease: CredentialLease, *, request_id: str) -> router_pb2.ChatRequest:
+    """The router's ChatRequest for this chat and the keys and policies leased for it."""
+    return router_pb2.ChatRequest(
+        request_id=request_id,
+        user_id=str(chat.user_id),
+        org_id=str(chat.org_id) if chat.org_id else "",
+        model=chat.model,
+        messages=list(chat.messages),
+        parameters=chat.parameters,
+        credentials=[_credential(row) for row in lease.credentials],
+        policies=policies(lease.policies, forbid_platform=chat.quota_exceeded),
+    )

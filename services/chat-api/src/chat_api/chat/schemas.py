@@ -1,0 +1,73 @@
+"""Request and response bodies of /v1/conversations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+__all__ = [
+    "ChatParameters",
+    "ConversationCreate",
+    "ConversationDetail",
+    "ConversationRead",
+    "MessageCreate",
+    "MessageRead",
+]
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class ChatParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    stop: list[str] | None = Field(default=None, max_length=8)
+    seed: int | None = None
+
+
+class ConversationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title | None = None
+
+
+class ConversationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessageRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    role: str
+    content: str
+    model: str | None
+    provider: str | None
+    key_source: str | None
+    error_type: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    created_at: datetime
+
+
+class ConversationDetail(ConversationRead):
+    messages: list[MessageRead]
+
+
+class MessageCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content: Text
+    model: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    parameters: ChatParameters | None = None
