@@ -1,0 +1,53 @@
+"""`python -m chat_api.migrate`: bring the database to the newest schema, then exit (the Kubernetes
+migration Job). Reads only CHAT_API_DATABASE_URL; the URL never appears in its output."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.exc import OperationalError
+
+from chat_api.core.migrations import upgrade_head
+from switchyard_common.entrypoint import run_service
+from switchyard_common.logs import configure_logging
+
+__all__ = ["MigrationSettings", "main"]
+
+logger = logging.getLogger("chat_api.migrate")
+
+
+class MigrationSettings(BaseSettings):
+    """A subset of chat-api's settings: the job needs no certificates, NATS or router."""
+
+    model_config = SettingsConfigDict(env_prefix="CHAT_API_", extra="ignore")
+
+    database_url: SecretStr
+    log_level: str = "INFO"
+
+
+class DatabaseUnreachable(Exception):
+    """The database did not answer; the message names no URL, so no password leaks."""
+
+
+def run() -> None:
+    settings = MigrationSettings()  # type: ignore[call-arg]  # pydantic-settings fills it from env
+    configure_logging("chat-api-migrate", settings.log_level)
+    logger.info("applying database migrations")
+    try:
+        upgrade_head(settings.database_url.get_secret_value())
+    except OperationalError as exc:
+        raise DatabaseUnreachable(
+            f"cannot migrate: database unreachable ({type(exc.orig).__name__})"
+        ) from None
+    logger.info("database schema is at the newest revision")
+
+
+def main() -> int:
+    return run_service("chat-api-migrate", "CHAT_API_", run, clean_errors=(DatabaseUnreachable,))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
