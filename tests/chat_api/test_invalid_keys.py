@@ -110,3 +110,14 @@ async def test_a_key_verified_again_becomes_active(stack: ChatApiStack) -> None:
     verified = await stack.http.post(f"/v1/keys/{key['id']}/verify", headers=user.headers)
     assert verified.json()["verdict"] == "valid"
     assert verified.json()["key"]["status"] == "active"
+
+
+async def test_a_401_during_a_chat_marks_the_key_invalid_end_to_end(stack: ChatApiStack) -> None:
+    """No hand-made event: the router sees the provider's 401 and publishes, chat-api consumes."""
+    user = await stack.register()
+    key = await stack.add_key(user, "openai")
+    stack.sim.fail_next("openai", 401)
+    body = {"model": "openai/gpt-5.4-mini", "messages": [{"role": "user", "content": "hi"}]}
+    rejected = await stack.http.post("/v1/chat/completions", json=body, headers=user.headers)
+    assert rejected.status_code == 422
+    await status_becomes(stack, user, key["id"], "invalid")
