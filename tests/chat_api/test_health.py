@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 from fastapi.testclient import TestClient
 
 from chat_api.core.problems import PROBLEM_BASE
@@ -40,3 +41,24 @@ def test_settings_never_show_the_database_password(tmp_path: Path) -> None:
     settings = chat_api_settings("postgresql+psycopg://u:secret-pw@db/chat", tmp_path)
     assert "secret-pw" not in repr(settings)
     assert "secret-pw" not in str(settings)
+
+
+def test_a_dropped_database_connection_is_a_clean_503_and_the_pool_recovers(
+    client: TestClient, postgres_url: str
+) -> None:
+    token = client.post("/v1/auth/register", json={"email": "drop@example.com", "password": "x" * 12})
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    assert client.get("/v1/me", headers=headers).status_code == 200  # a pooled connection now exists
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    # No pre-ping: the request that meets the dead connection fails, cleanly; the pool then recovers.
+    statuses = [client.get("/v1/me", headers=headers) for _ in range(3)]
+    for response in statuses:
+        if response.status_code != 200:
+            assert response.status_code == 503, response.text
+            assert response.json()["type"] == PROBLEM_BASE + "unavailable"
+    assert sum(r.status_code == 503 for r in statuses) <= 1
+    assert statuses[-1].status_code == 200

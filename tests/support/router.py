@@ -34,6 +34,15 @@ PLATFORM_KEYS = {
 }
 
 
+# Short provider timeouts, so timeout tests are quick; no shutdown grace.
+TEST_TIMEOUTS = {
+    "connect_timeout_seconds": 2,
+    "first_byte_timeout_seconds": 3,
+    "stream_idle_timeout_seconds": 1,
+    "shutdown_grace_seconds": 0,
+}
+
+
 def router_settings(
     *, pki: TestPki, keyvault_port: int, nats_url: str, sim: ProviderSimulator, **overrides: object
 ) -> RouterSettings:
@@ -47,10 +56,7 @@ def router_settings(
         "tls_cert_file": files.cert,
         "tls_key_file": files.key,
         "nats_url": nats_url,
-        "connect_timeout_seconds": 2,
-        "first_byte_timeout_seconds": 3,
-        "stream_idle_timeout_seconds": 1,
-        "shutdown_grace_seconds": 0,
+        **TEST_TIMEOUTS,
     }
     for provider in PROVIDERS:
         values[f"{provider}_base_url"] = sim.base_url(provider)

@@ -7,6 +7,7 @@ exits 0.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import signal
@@ -50,8 +51,15 @@ def run() -> None:
         # uvicorn's access line carries the query string; the app writes its own, without one.
         access_log=False,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),  # uvicorn takes whole seconds
+        # The C parser and loop cost less CPU per request; grpc.aio runs on uvloop as well.
+        http="httptools" if _importable("httptools") else "h11",
+        loop="uvloop" if _importable("uvloop") else "asyncio",
     )
     logger.info("chat-api stopped")
+
+
+def _importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 def _survive_the_stop_signal() -> None:

@@ -31,6 +31,7 @@ def create_app(settings: Settings) -> FastAPI:
         settings.database_url.get_secret_value(),
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        connect_timeout=settings.database_connect_timeout_seconds,
     )
     sessions = make_sessionmaker(engine)
 
@@ -49,7 +50,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sessions = sessions
     install_problem_handlers(app)
     install_observability(app, settings)
+    # The OpenAI routes first: matching walks the routes in order, and theirs are the hot ones.
     for router in (
+        openai_router,
         health_router,
         auth_router,
         tokens_router,
@@ -57,7 +60,6 @@ def create_app(settings: Settings) -> FastAPI:
         keys_router,
         org_keys_router,
         conversations_router,
-        openai_router,
         usage_router,
     ):
         app.include_router(router)

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from chat_api.accounts.auth_cache import CachedAuth
 from chat_api.accounts.models import AccessToken, User
 from chat_api.core.columns import utcnow
 from chat_api.core.problems import Conflict, NotFound, Unauthorized
@@ -20,6 +21,7 @@ __all__ = [
     "API_TOKEN_PREFIX",
     "IssuedToken",
     "authenticate",
+    "authenticate_digest",
     "create_api_token",
     "issue_token",
     "list_api_tokens",
@@ -98,6 +100,22 @@ def authenticate(*, db_session: Session, token: str) -> tuple[User, AccessToken]
     if found is None:
         raise Unauthorized("missing, expired or revoked access token")
     return found[0], found[1]
+
+
+def authenticate_digest(*, db_session: Session, digest: bytes) -> CachedAuth:
+    """`authenticate` by the token's SHA-256, reading only what the chat path needs."""
+    found = db_session.execute(
+        select(AccessToken.user_id, AccessToken.id, AccessToken.kind, AccessToken.expires_at)
+        .join(User, AccessToken.user_id == User.id)
+        .where(
+            AccessToken.token_hash == digest,
+            AccessToken.revoked_at.is_(None),
+            AccessToken.expires_at > utcnow(),
+        )
+    ).first()
+    if found is None:
+        raise Unauthorized("missing, expired or revoked access token")
+    return CachedAuth(user_id=found[0], token_id=found[1], kind=found[2], expires_at=found[3])
 
 
 def revoke_token(*, db_session: Session, token_id: object) -> None:

@@ -17,7 +17,7 @@ from chat_api.accounts.models import (
     MeRead,
     UserRead,
 )
-from chat_api.api.deps import CurrentToken, CurrentUser, SessionDep, SettingsDep
+from chat_api.api.deps import CurrentToken, CurrentUser, ServicesDep, SessionDep, SettingsDep
 from chat_api.core.problems import Forbidden
 from chat_api.orgs.service import list_orgs
 
@@ -78,9 +78,12 @@ def list_tokens(user: CurrentUser, db_session: SessionDep) -> list[ApiTokenRead]
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_token(token_id: uuid.UUID, user: CurrentUser, db_session: SessionDep) -> Response:
+def revoke_token(
+    token_id: uuid.UUID, user: CurrentUser, db_session: SessionDep, services: ServicesDep
+) -> Response:
     """Revoke one of the caller's API tokens; it stops working at once."""
     service.revoke_api_token(db_session=db_session, user_id=user.id, token_id=token_id)
+    services.auth_cache.forget_token(token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, status
 
 from chat_api.accounts import service
 from chat_api.accounts.models import Credentials, Registered, TokenRead, UserRead
-from chat_api.api.deps import CurrentToken, SessionDep, SettingsDep
+from chat_api.api.deps import CurrentToken, ServicesDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -30,6 +30,7 @@ def login(body: Credentials, db_session: SessionDep, settings: SettingsDep) -> T
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-def logout(token: CurrentToken, db_session: SessionDep) -> Response:
+def logout(token: CurrentToken, db_session: SessionDep, services: ServicesDep) -> Response:
     service.revoke_token(db_session=db_session, token_id=token.id)
+    services.auth_cache.forget_token(token.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

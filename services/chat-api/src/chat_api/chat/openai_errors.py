@@ -9,8 +9,9 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import OperationalError
 
-from chat_api.core.problems import Problem, Unauthorized
+from chat_api.core.problems import Problem, Unauthorized, database_problem
 
 __all__ = ["OpenAIRoute", "error_body", "error_response"]
 
@@ -63,5 +64,7 @@ class OpenAIRoute(APIRoute):
                 return error_response(exc)
             except RequestValidationError as exc:
                 return _validation_response(exc)
+            except OperationalError:
+                return error_response(database_problem())
 
         return handle

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import anyio
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from chat_api.api.deps import CurrentUser, ServicesDep, SessionDep
-from chat_api.chat.access import ChatContext, parse_org_header, resolve_context
-from chat_api.chat.answers import ChatInput
+from chat_api.api.deps import CurrentCaller, CurrentUser, ServicesDep
+from chat_api.chat.access import parse_org_header
 from chat_api.chat.openai_errors import OpenAIRoute, error_response
 from chat_api.chat.openai_schemas import ChatCompletionRequest, router_messages, router_parameters
 from chat_api.chat.openai_stream import Identity, completion_body, completion_chunks
-from chat_api.chat.pipeline import open_chat
+from chat_api.chat.pipeline import ChatAsk, open_chat_for
 from chat_api.chat.sse import SSE_HEADERS
 from chat_api.core.problems import RouterUnavailable as RouterUnavailableProblem
 from chat_api.upstream.router_client import RouterUnavailable
@@ -29,34 +27,20 @@ CATALOG_CREATED = 1_764_201_600
 @router.post("/chat/completions")
 async def chat_completions(
     body: ChatCompletionRequest,
-    user: CurrentUser,
-    db_session: SessionDep,
+    caller: CurrentCaller,
     services: ServicesDep,
     org: OrgHeader = None,
 ) -> Response:
     """A chat completion, streamed as `chat.completion.chunk` events when `stream` is true."""
     messages, parameters = router_messages(body), router_parameters(body)
-    requested_org, quota = parse_org_header(org), services.settings.platform_monthly_token_quota
-
-    def context() -> ChatContext:
-        # The session ends here, so no pooled connection is held while the answer streams.
-        try:
-            return resolve_context(
-                db_session=db_session, user_id=user.id, requested_org=requested_org, quota=quota
-            )
-        finally:
-            db_session.close()
-
-    found = await anyio.to_thread.run_sync(context)
-    chat = ChatInput(
-        user_id=user.id,
-        org_id=found.org_id,
+    ask = ChatAsk(
+        user_id=caller.user_id,
+        requested_org=parse_org_header(org),
         model=body.model,
         messages=messages,
         parameters=parameters,
-        quota_exceeded=found.quota_exceeded,
     )
-    stream = await open_chat(services=services, chat=chat)
+    stream = await open_chat_for(services=services, ask=ask)
     identity, headers = Identity(), stream.route.headers()
     if body.stream:
         chunks = completion_chunks(stream, identity, include_usage=body.include_usage)

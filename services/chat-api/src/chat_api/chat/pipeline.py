@@ -2,15 +2,19 @@
 
 `open_chat` leases the caller's keys, starts the router call and waits for its first event, so a
 failure before anything streamed can still become an ordinary HTTP error; the lease is released at
-that first event, whatever it is. `ChatStream` then yields the answer and `close()` stops the call
-and records usage (plus the endpoint's own rows) in one short transaction.
+that first event, whatever it is. `open_chat_for` does the same, reading the caller's org and quota
+state in the lease's own thread hop and transaction. `ChatStream` then yields the answer and
+`close()` stops the call and records usage: with the endpoint's own rows in one short transaction,
+or, when it has none, through the batching UsageWriter.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 from typing import cast
@@ -18,6 +22,7 @@ from typing import cast
 import anyio
 from sqlalchemy.orm import Session
 
+from chat_api.chat.access import resolve_context
 from chat_api.chat.answers import ChatInput, ChatItem, Delta, Failed, Finished, Route, route_of
 from chat_api.chat.errors import problem_for
 from chat_api.chat.routing import build_request, finish_reason, provider_of
@@ -25,13 +30,13 @@ from chat_api.core.observability import current_request_id
 from chat_api.core.problems import Problem, ProviderUnavailable, UnknownModel
 from chat_api.core.problems import RouterUnavailable as RouterUnavailableProblem
 from chat_api.core.services import Services
-from chat_api.credentials.leases import CredentialLease, lease_credentials
+from chat_api.credentials.leases import CredentialLease, lease_credentials, lease_in_session
 from chat_api.upstream.router_client import RouterClient, RouterUnavailable
 from chat_api.usage.pricing import cost_usd, find_model
 from chat_api.usage.service import Completion, record_usage
 from switchyard.router.v1 import router_pb2
 
-__all__ = ["ChatStream", "open_chat"]
+__all__ = ["ChatAsk", "ChatStream", "open_chat", "open_chat_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,12 +138,19 @@ class ChatStream:
         )
 
     async def close(self, *, extra: ExtraWrites | None = None) -> None:
-        """Stop the router call and record usage (with `extra`) in one transaction; idempotent."""
+        """Stop the router call and record usage; idempotent.
+
+        Without `extra` the usage goes to the batching UsageWriter; with it, usage and `extra` are
+        written together in one transaction before this returns.
+        """
         if self._closed:
             return
         self._closed = True
         with anyio.CancelScope(shield=True):
             await self._events.aclose()
+        if extra is None:
+            self._services.usage.submit(self._completion())
+            return
         try:
             await _shielded(partial(self._record, extra))
         except Exception as exc:
@@ -146,10 +158,10 @@ class ChatStream:
             # Only the exception's type: its text may quote the chat's content from the SQL parameters.
             logger.error("recording the chat via %s failed: %s", self.route.provider, type(exc).__name__)
 
-    def _record(self, extra: ExtraWrites | None) -> None:
+    def _completion(self) -> Completion:
         route, finished = self.route, self.finished
         ended = self._ended if self._ended is not None else time.monotonic()
-        completion = Completion(
+        return Completion(
             user_id=self._chat.user_id,
             org_id=self._chat.org_id,
             provider=route.provider,
@@ -162,10 +174,11 @@ class ChatStream:
             latency_ms=round((ended - self._started) * 1000),
             succeeded=finished is not None,
         )
+
+    def _record(self, extra: ExtraWrites) -> None:
         with self._services.sessions() as db_session:
-            record_usage(db_session=db_session, completion=completion)
-            if extra is not None:
-                extra(db_session)
+            record_usage(db_session=db_session, completion=self._completion())
+            extra(db_session)
             db_session.commit()
 
 
@@ -182,13 +195,82 @@ async def _lease(services: Services, chat: ChatInput) -> CredentialLease:
     )
 
 
+def _check_model(catalog: Sequence[router_pb2.Model], model: str) -> None:
+    if model != "auto" and find_model(catalog, model) is None:
+        raise UnknownModel(f"unknown model {model!r}; GET /v1/models lists the models")
+
+
 async def open_chat(*, services: Services, chat: ChatInput) -> ChatStream:
     """Lease keys, call the router and wait for the route; a Problem if it fails before one."""
     catalog = await _catalog(services.router)
-    if chat.model != "auto" and find_model(catalog, chat.model) is None:
-        raise UnknownModel(f"unknown model {chat.model!r}; GET /v1/models lists the models")
+    _check_model(catalog, chat.model)
     started = time.monotonic()
     lease = await _lease(services, chat)
+    return await _route(services, chat, lease, catalog, started)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatAsk:
+    """A chat whose org and quota state are still to be read (see `open_chat_for`)."""
+
+    user_id: uuid.UUID
+    requested_org: uuid.UUID | None
+    model: str
+    messages: Sequence[router_pb2.Message]
+    parameters: router_pb2.Parameters
+
+
+def _resolve_and_lease(
+    services: Services, ask: ChatAsk, catalog: Sequence[router_pb2.Model]
+) -> tuple[ChatInput, CredentialLease]:
+    # One worker thread and one pooled connection: the context reads open the lease's transaction.
+    unwritten = services.usage.unwritten_platform_tokens(ask.user_id)
+    session = services.sessions()
+    try:
+        context = resolve_context(
+            db_session=session,
+            user_id=ask.user_id,
+            requested_org=ask.requested_org,
+            quota=services.settings.platform_monthly_token_quota,
+            unwritten=unwritten,
+        )
+        _check_model(catalog, ask.model)
+    except BaseException:
+        session.close()
+        raise
+    chat = ChatInput(
+        user_id=ask.user_id,
+        org_id=context.org_id,
+        model=ask.model,
+        messages=ask.messages,
+        parameters=ask.parameters,
+        quota_exceeded=context.quota_exceeded,
+    )
+    lease = lease_in_session(
+        session=session,
+        gate=services.gate,
+        user_id=chat.user_id,
+        org_id=chat.org_id,
+        provider=provider_of(chat.model),
+    )
+    return chat, lease
+
+
+async def open_chat_for(*, services: Services, ask: ChatAsk) -> ChatStream:
+    """`open_chat` that also resolves the org and quota, in the same thread and transaction as the lease."""
+    catalog = await _catalog(services.router)
+    started = time.monotonic()
+    chat, lease = await anyio.to_thread.run_sync(partial(_resolve_and_lease, services, ask, catalog))
+    return await _route(services, chat, lease, catalog, started)
+
+
+async def _route(
+    services: Services,
+    chat: ChatInput,
+    lease: CredentialLease,
+    catalog: Sequence[router_pb2.Model],
+    started: float,
+) -> ChatStream:
     try:
         request = build_request(chat, lease, request_id=current_request_id())
         events = cast(Events, services.router.chat(request))
@@ -200,7 +282,11 @@ async def open_chat(*, services: Services, chat: ChatInput) -> ChatStream:
             raise
     finally:
         # The route (or error) means the provider call has started or never will: a DELETE may proceed.
-        await _shielded(lease.release)
+        if lease.credentials:
+            await _shielded(lease.release)  # ends the locking transaction: a round trip
+        else:
+            lease.release()  # nothing locked, no connection held: only the gate to leave
+
     if first.WhichOneof("event") == "route":
         route = route_of(first.route)
         return ChatStream(

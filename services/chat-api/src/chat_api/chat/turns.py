@@ -52,11 +52,16 @@ def begin_turn(
     requested_org: uuid.UUID | None,
     quota: int,
     idempotency_key: str | None,
+    unwritten: int = 0,
 ) -> Turn | bytes:
     """Store (and commit) the user's message and return the turn; bytes to replay for a completed retry."""
     conversation = service.get(db_session=db_session, user_id=user_id, conversation_id=conversation_id)
     context = resolve_context(
-        db_session=db_session, user_id=user_id, requested_org=requested_org, quota=quota
+        db_session=db_session,
+        user_id=user_id,
+        requested_org=requested_org,
+        quota=quota,
+        unwritten=unwritten,
     )
     if idempotency_key is not None:
         digest = idempotency.request_hash(

@@ -115,6 +115,7 @@ async def post_message(
                 requested_org=requested_org,
                 quota=quota,
                 idempotency_key=key,
+                unwritten=services.usage.unwritten_platform_tokens(user.id),
             )
         finally:
             db_session.close()

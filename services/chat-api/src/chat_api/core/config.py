@@ -23,6 +23,8 @@ class Settings(MTLSSettings, NatsSettings):
     database_url: SecretStr = SecretStr("sqlite+pysqlite:///./.dev/chat-api.db")
     database_pool_size: int = Field(default=20, ge=1)
     database_max_overflow: int = Field(default=40, ge=0)
+    # A request needing a new connection to an unreachable database fails (503) after this long.
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     migrate_on_start: bool = Field(default=True, description="dev; Kubernetes runs migrations as a job")
     router_address: str = "localhost:17320"
     keyvault_address: str = "localhost:17310"
@@ -31,6 +33,18 @@ class Settings(MTLSSettings, NatsSettings):
     verify_timeout_seconds: float = Field(default=20.0, gt=0)
     # How long a fetched keyvault public key is used before it is fetched again (rotation).
     public_key_refresh_seconds: float = Field(default=60.0, gt=0)
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "how long the chat path trusts an authenticated token without asking the database (0 turns"
+            " the cache off); logout and revocation purge it on the replica that handles them at once,"
+            " other replicas may accept a revoked token for up to this long"
+        ),
+    )
+    # Completions of /v1/chat/completions are written in batches this often (or every N rows).
+    usage_flush_seconds: float = Field(default=0.2, gt=0)
+    usage_flush_rows: int = Field(default=500, ge=1)
     access_token_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     api_token_max_ttl_days: int = Field(default=365, gt=0)
     # Platform-access tokens (input + output) a user may spend per calendar month (UTC).

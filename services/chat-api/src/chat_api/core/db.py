@@ -25,18 +25,42 @@ NAMING = {
 }
 
 
+# Connections are replaced before idle timeouts of proxies and servers are likely to close them.
+POOL_RECYCLE_SECONDS = 1800
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-def make_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+def make_engine(
+    database_url: str, *, pool_size: int = 5, max_overflow: int = 10, connect_timeout: float = 5.0
+) -> Engine:
     """An engine for this URL; a SQLite file's directory is created on first use."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database not in (None, "", ":memory:"):
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         return create_engine(url, pool_pre_ping=True)
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
+    # No pre-ping: it costs a round trip per checkout. A connection the server dropped fails its
+    # request once (a 503, see problems.py); SQLAlchemy then invalidates the pool's older connections.
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_recycle=POOL_RECYCLE_SECONDS,
+        # Without these a partitioned database (packets silently dropped) hangs a request forever:
+        # a connection handshake waits for `connect_timeout`, an open connection's unacknowledged
+        # data for `tcp_user_timeout`, and keepalives find a dead peer of an idle connection.
+        connect_args={
+            "connect_timeout": max(1, round(connect_timeout)),
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "tcp_user_timeout": round(connect_timeout * 3000),
+        },
+    )
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

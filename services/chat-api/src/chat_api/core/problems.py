@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Unavailable",
     "UnknownModel",
     "install_problem_handlers",
+    "database_problem",
     "problem_response",
 ]
 
@@ -150,8 +152,19 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, "http", "HTTP error", str(exc.detail))
 
 
+def database_problem() -> Problem:
+    """What a lost or unreachable database (a dropped pooled connection included) answers."""
+    return Unavailable("the database is unavailable right now; try again shortly", retry_after=1)
+
+
+async def _on_database(request: Request, exc: Exception) -> JSONResponse:
+    # The pool has already invalidated a dropped connection, so the next request gets a fresh one.
+    return await _on_problem(request, database_problem())
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(OperationalError, _on_database)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from chat_api.accounts.auth_cache import AuthCache
 from chat_api.core.config import Settings
 from chat_api.credentials.gate import CredentialGate
 from chat_api.credentials.invalid_consumer import InvalidKeyConsumer
@@ -14,6 +15,7 @@ from chat_api.events.nats_link import NatsLink
 from chat_api.outbox.relay import OutboxRelay
 from chat_api.upstream.keyvault_client import Sealer
 from chat_api.upstream.router_client import RouterClient
+from chat_api.usage.writer import UsageWriter
 
 __all__ = ["Services", "build_services"]
 
@@ -29,14 +31,18 @@ class Services:
     nats: NatsLink
     relay: OutboxRelay
     invalid_keys: InvalidKeyConsumer
+    usage: UsageWriter
+    auth_cache: AuthCache
 
     def start(self) -> None:
-        """Background work: NATS connection, outbox relay, invalid-key consumer. Needs a running loop."""
+        """Background work: usage writer, NATS, outbox relay, invalid-key consumer. Needs a running loop."""
+        self.usage.start()
         self.nats.start()
         self.relay.start()
         self.invalid_keys.start()
 
     async def stop(self) -> None:
+        await self.usage.stop()  # the requests have ended: write their usage while the pool is open
         await self.invalid_keys.stop()
         await self.relay.stop()
         await self.nats.stop()
@@ -69,4 +75,8 @@ def build_services(settings: Settings, engine: Engine, sessions: sessionmaker[Se
             retry_max_seconds=settings.outbox_retry_max_seconds,
         ),
         invalid_keys=InvalidKeyConsumer(sessions=sessions, nats=nats),
+        usage=UsageWriter(
+            sessions=sessions, interval=settings.usage_flush_seconds, max_rows=settings.usage_flush_rows
+        ),
+        auth_cache=AuthCache(ttl=settings.auth_cache_seconds),
     )

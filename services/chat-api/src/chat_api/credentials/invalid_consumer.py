@@ -19,6 +19,7 @@ from google.protobuf.message import DecodeError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy.orm import Session, sessionmaker
 
+from chat_api.core.tasks import cancel_and_wait
 from chat_api.credentials.service import mark_invalid
 from chat_api.events.nats_link import NatsLink
 from chat_api.outbox.relay import sleep_until_reconnect
@@ -48,11 +49,8 @@ class InvalidKeyConsumer:
 
     async def stop(self) -> None:
         """Stop consuming; unacknowledged events are redelivered to the next consumer."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chat_api.credentials.gate import CredentialGate
 from chat_api.credentials.models import Credential
 from chat_api.orgs.models import OrgPolicy
 
-__all__ = ["CredentialLease", "LeasedCredential", "PolicyRow", "lease_credentials"]
+__all__ = ["CredentialLease", "LeasedCredential", "PolicyRow", "lease_credentials", "lease_in_session"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +77,43 @@ class CredentialLease:
             self._gate.leave(self._ticket)
 
 
-def _owner_clause(user_id: uuid.UUID, org_id: uuid.UUID | None) -> object:
-    mine = and_(Credential.owner_type == "user", Credential.owner_id == user_id)
-    if org_id is None:
-        return mine
-    return or_(mine, and_(Credential.owner_type == "org", Credential.owner_id == org_id))
+# In LeasedCredential's field order.
+_LEASED_COLUMNS = (
+    Credential.id,
+    Credential.owner_type,
+    Credential.owner_id,
+    Credential.provider,
+    Credential.envelope,
+    Credential.status,
+    Credential.expires_at,
+    Credential.fallback_to_platform,
+)
+
+
+def _lease_query(
+    *, with_org: bool, with_provider: bool
+) -> Select[uuid.UUID, str, uuid.UUID, str, bytes, str, datetime | None, bool]:
+    owned = and_(Credential.owner_type == "user", Credential.owner_id == bindparam("user_id"))
+    if with_org:
+        owned = or_(owned, and_(Credential.owner_type == "org", Credential.owner_id == bindparam("org_id")))
+    query = select(*_LEASED_COLUMNS).where(owned, Credential.revoking_at.is_(None))
+    if with_provider:
+        query = query.where(Credential.provider == bindparam("provider"))
+    return query.with_for_update(read=True, key_share=True)
+
+
+def _policy_query(*, with_provider: bool) -> Select[str, bool, bool]:
+    query = select(OrgPolicy.provider, OrgPolicy.require_org_key, OrgPolicy.forbid_platform)
+    query = query.where(OrgPolicy.org_id == bindparam("org_id"))
+    if with_provider:
+        query = query.where(OrgPolicy.provider == bindparam("provider"))
+    return query
+
+
+# Built once, with bound parameters: building a statement (and its cache key) per request costs
+# more CPU than running it. Keyed by (org given, provider given) and (provider given).
+_LEASES = {(o, p): _lease_query(with_org=o, with_provider=p) for o in (False, True) for p in (False, True)}
+_POLICIES = {p: _policy_query(with_provider=p) for p in (False, True)}
 
 
 def lease_credentials(
@@ -93,40 +125,38 @@ def lease_credentials(
     provider: str | None,
 ) -> CredentialLease:
     """Read (and lock) the caller's and its org's keys, for one provider or, for "auto", all."""
+    return lease_in_session(session=sessions(), gate=gate, user_id=user_id, org_id=org_id, provider=provider)
+
+
+def lease_in_session(
+    *,
+    session: Session,
+    gate: CredentialGate,
+    user_id: uuid.UUID,
+    org_id: uuid.UUID | None,
+    provider: str | None,
+) -> CredentialLease:
+    """`lease_credentials` in an open session, which the lease takes over (and closes).
+
+    The session's transaction may already have read other rows: at READ COMMITTED (PostgreSQL's
+    default) the credentials query still sees every revocation committed before the gate entry.
+    """
     owners = {user_id} if org_id is None else {user_id, org_id}
     ticket = gate.enter(owners)
-    session = sessions()
     try:
-        query = select(Credential).where(_owner_clause(user_id, org_id), Credential.revoking_at.is_(None))  # type: ignore[arg-type]
-        if provider is not None:
-            query = query.where(Credential.provider == provider)
-        rows = session.scalars(query.with_for_update(read=True, key_share=True)).all()
+        parameters = {"user_id": user_id, "org_id": org_id, "provider": provider}
+        # Core on the session's connection (same transaction): plain rows, no ORM execution layer.
+        connection = session.connection()
+        rows = connection.execute(_LEASES[org_id is not None, provider is not None], parameters).all()
         policies: list[PolicyRow] = []
         if org_id is not None:
-            policy_query = select(OrgPolicy).where(OrgPolicy.org_id == org_id)
-            if provider is not None:
-                policy_query = policy_query.where(OrgPolicy.provider == provider)
-            policies = [
-                PolicyRow(p.provider, p.require_org_key, p.forbid_platform)
-                for p in session.scalars(policy_query)
-            ]
+            found = connection.execute(_POLICIES[provider is not None], parameters)
+            policies = [PolicyRow(*row) for row in found]
     except BaseException:
         session.close()
         gate.leave(ticket)
         raise
-    leased = [
-        LeasedCredential(
-            id=row.id,
-            owner_type=row.owner_type,
-            owner_id=row.owner_id,
-            provider=row.provider,
-            envelope=row.envelope,
-            status=row.status,
-            expires_at=row.expires_at,
-            fallback_to_platform=row.fallback_to_platform,
-        )
-        for row in rows
-    ]
+    leased = [LeasedCredential(*row) for row in rows]
     if not leased:
         # Nothing locked: give the connection back now instead of holding it for the call.
         session.close()

@@ -19,6 +19,7 @@ import anyio.to_thread
 import nats.errors
 from sqlalchemy.orm import Session, sessionmaker
 
+from chat_api.core.tasks import cancel_and_wait
 from chat_api.events.nats_link import NatsLink
 from chat_api.outbox import service as outbox
 from switchyard_common.events import CREDENTIALS_STREAM
@@ -66,11 +67,8 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         """Stop the loop; unpublished events stay in the table for the next start."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def publish_now(self, event_ids: Sequence[uuid.UUID], *, within: float) -> bool:
         """One immediate attempt for these events; True when JetStream acknowledged them all."""

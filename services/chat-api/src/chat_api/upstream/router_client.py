@@ -72,12 +72,15 @@ class RouterClient:
         """The router's events for one request; RouterUnavailable if the call fails or breaks off."""
         call = self._stub.Chat(request, timeout=self._timeout)
         try:
-            async for event in call:
+            # read() rather than `async for`, which wraps every read in one more async generator;
+            # whatever read() returns that is not an event is grpc.aio's EOF.
+            while isinstance(event := await call.read(), router_pb2.ChatEvent):
                 yield event
         except aio.AioRpcError as exc:
             raise self._unavailable(exc) from None
         finally:
-            call.cancel()
+            if not call.done():  # ended early (an answer is complete at its finish event)
+                call.cancel()
 
     async def verify(self, envelope: bytes, binding: Binding) -> router_pb2.VerifyCredentialResponse:
         """A live check of a sealed key with its provider."""

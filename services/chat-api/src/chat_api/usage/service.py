@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from chat_api.core.columns import utcnow
+from chat_api.core.db import Base
 from chat_api.credentials.models import Credential
 from chat_api.usage.models import QuotaCounter, UsageRecord
 
@@ -22,6 +26,7 @@ __all__ = [
     "UsageGroup",
     "period_of",
     "platform_tokens_used",
+    "record_completions",
     "record_usage",
     "usage_groups",
 ]
@@ -51,6 +56,11 @@ class Completion:
     latency_ms: int
     succeeded: bool
 
+    @property
+    def platform_tokens(self) -> int:
+        """Tokens that count against the platform quota."""
+        return self.input_tokens + self.output_tokens if self.key_source == "platform" else 0
+
 
 def period_of(moment: datetime) -> str:
     """The quota period ("YYYY-MM", UTC) a moment falls in."""
@@ -67,46 +77,84 @@ def platform_tokens_used(*, db_session: Session, user_id: uuid.UUID, period: str
     return int(used or 0)
 
 
-def _add_platform_tokens(db_session: Session, user_id: uuid.UUID, period: str, tokens: int) -> None:
-    # An upsert, so concurrent completions of one user add up instead of racing on a read.
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+def _add_platform_tokens(db_session: Session, spent: Mapping[tuple[uuid.UUID, str], int]) -> None:
+    # An upsert, so concurrent completions of one user add up instead of racing on a read. Rows in
+    # key order, so that concurrent writers lock them in the same order.
     dialect = db_session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(QuotaCounter).values(user_id=user_id, period=period, platform_tokens=tokens)
+    rows = [{"user_id": u, "period": p, "platform_tokens": n} for (u, p), n in sorted(spent.items()) if n]
+    if not rows:
+        return
+    statement = insert(_table(QuotaCounter)).values(rows)
     db_session.execute(
         statement.on_conflict_do_update(
-            index_elements=[QuotaCounter.user_id, QuotaCounter.period],
-            set_={"platform_tokens": QuotaCounter.platform_tokens + tokens},
+            index_elements=["user_id", "period"],
+            set_={"platform_tokens": QuotaCounter.platform_tokens + statement.excluded.platform_tokens},
         )
     )
+
+
+def _mark_keys_used(db_session: Session, completions: Sequence[tuple[Completion, datetime]]) -> None:
+    used: dict[uuid.UUID, tuple[datetime, bool]] = {}
+    for completion, at in completions:
+        if completion.credential_id is not None:
+            last, worked = used.get(completion.credential_id, (at, False))
+            used[completion.credential_id] = (max(last, at), worked or completion.succeeded)
+    credentials = _table(Credential)
+    for worked in (True, False):
+        rows = [{"key": c, "used": at} for c, (at, ok) in sorted(used.items()) if ok is worked]
+        if not rows:
+            continue
+        values: dict[str, object] = {"last_used_at": bindparam("used")}
+        if worked:
+            # The key just worked, so an earlier "invalid" verdict no longer holds.
+            values["status"] = "active"
+        statement = update(credentials).where(credentials.c.id == bindparam("key")).values(values)
+        db_session.execute(statement, rows)
+
+
+def record_completions(*, db_session: Session, completions: Sequence[tuple[Completion, datetime]]) -> None:
+    """Add usage rows, count platform tokens against the quota and mark keys used (no commit).
+
+    Each completion comes with the moment it ended; one bulk insert, one quota upsert per (user,
+    period) and one update per key, whatever the number of completions.
+    """
+    if not completions:
+        return
+    db_session.execute(
+        insert(_table(UsageRecord)),
+        [
+            {
+                "id": uuid.uuid4(),
+                "user_id": c.user_id,
+                "org_id": c.org_id,
+                "provider": c.provider,
+                "model": c.model,
+                "key_source": c.key_source,
+                "credential_id": c.credential_id,
+                "input_tokens": c.input_tokens,
+                "output_tokens": c.output_tokens,
+                "cost_usd": c.cost_usd,
+                "latency_ms": c.latency_ms,
+                "created_at": at,
+            }
+            for c, at in completions
+        ],
+    )
+    spent: dict[tuple[uuid.UUID, str], int] = defaultdict(int)
+    for completion, at in completions:
+        spent[completion.user_id, period_of(at)] += completion.platform_tokens
+    _add_platform_tokens(db_session, spent)
+    _mark_keys_used(db_session, completions)
 
 
 def record_usage(*, db_session: Session, completion: Completion) -> None:
-    """Add the usage row, count platform tokens against the quota and mark the key used (no commit)."""
-    now = utcnow()
-    db_session.add(
-        UsageRecord(
-            user_id=completion.user_id,
-            org_id=completion.org_id,
-            provider=completion.provider,
-            model=completion.model,
-            key_source=completion.key_source,
-            credential_id=completion.credential_id,
-            input_tokens=completion.input_tokens,
-            output_tokens=completion.output_tokens,
-            cost_usd=completion.cost_usd,
-            latency_ms=completion.latency_ms,
-            created_at=now,
-        )
-    )
-    tokens = completion.input_tokens + completion.output_tokens
-    if completion.key_source == "platform" and tokens:
-        _add_platform_tokens(db_session, completion.user_id, period_of(now), tokens)
-    if completion.credential_id is not None:
-        values: dict[str, object] = {"last_used_at": now}
-        if completion.succeeded:
-            # The key just worked, so an earlier "invalid" verdict no longer holds.
-            values["status"] = "active"
-        db_session.execute(update(Credential).where(Credential.id == completion.credential_id).values(values))
+    """Record one completion that ended now (no commit)."""
+    record_completions(db_session=db_session, completions=[(completion, utcnow())])
 
 
 @dataclass(frozen=True, slots=True)

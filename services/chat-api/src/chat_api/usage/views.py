@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from chat_api.api.deps import CurrentUser, SessionDep, SettingsDep
+from chat_api.api.deps import CurrentUser, ServicesDep, SessionDep, SettingsDep
 from chat_api.core.columns import utcnow
 from chat_api.core.problems import BadRequest
 from chat_api.usage import service
@@ -46,6 +46,7 @@ def read_usage(
     user: CurrentUser,
     db_session: SessionDep,
     settings: SettingsDep,
+    services: ServicesDep,
     start: Annotated[str | None, Query(alias="from")] = None,
     end: Annotated[str | None, Query(alias="to")] = None,
     group_by: GroupBy = "provider",
@@ -55,6 +56,8 @@ def read_usage(
     until = _bound(end, end=True) if end else _next_month(_month_start(now))
     if until <= since:
         raise BadRequest("`to` must be after `from`")
+    # Completions this replica has not written yet count too (a sync route: in a worker thread).
+    services.usage.flush()
     groups = service.usage_groups(
         db_session=db_session, user_id=user.id, start=since, end=until, group_by=group_by
     )

@@ -1,0 +1,78 @@
+"""Fault tests run the stack as real processes (see tests/support/process_stack.py) on a freshly
+migrated PostgreSQL database; a test that needs other settings launches its own stack."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import make_url
+
+from chat_api.core.migrations import upgrade_head
+from tests.chat_api.conftest import sqlalchemy_url
+from tests.support.keyvault import TestPki
+from tests.support.nats_server import NatsServer
+from tests.support.process_stack import ProcessStack, running_process_stack
+from tests.support.provider_sim import ProviderSimulator
+
+
+@dataclass(frozen=True)
+class Database:
+    conninfo: str  # libpq form, for reading rows directly
+    url: str  # what chat-api is given
+
+    @property
+    def host_and_port(self) -> tuple[str, int]:
+        parsed = make_url(self.url)
+        return str(parsed.host), int(parsed.port or 5432)
+
+
+LaunchStack = Callable[..., AbstractAsyncContextManager[ProcessStack]]
+
+
+@pytest.fixture
+def database(postgres_url: str) -> Database:
+    url = sqlalchemy_url(postgres_url)
+    upgrade_head(url)
+    return Database(conninfo=postgres_url, url=url)
+
+
+@pytest.fixture
+def launch_stack(
+    test_pki: TestPki,
+    keys_dir: Path,
+    nats_server: NatsServer,
+    provider_sim: ProviderSimulator,
+    database: Database,
+    tmp_path: Path,
+) -> LaunchStack:
+    """`async with launch_stack(router_settings={...}, chat_api_settings={...}, database_url=...)`."""
+
+    def launch(
+        *,
+        router_settings: dict[str, object] | None = None,
+        chat_api_settings: dict[str, object] | None = None,
+        database_url: str | None = None,
+    ) -> AbstractAsyncContextManager[ProcessStack]:
+        return running_process_stack(
+            pki=test_pki,
+            keys_dir=keys_dir,
+            nats=nats_server,
+            sim=provider_sim,
+            database_url=database_url or database.url,
+            conninfo=database.conninfo,
+            work_dir=tmp_path / "stack",
+            router_settings=router_settings,
+            chat_api_settings=chat_api_settings,
+        )
+
+    return launch
+
+
+@pytest.fixture
+async def process_stack(launch_stack: LaunchStack) -> AsyncIterator[ProcessStack]:
+    async with launch_stack() as stack:
+        yield stack
