@@ -52,6 +52,10 @@ class SpiffeAuthorizer(aio.ServerInterceptor):  # type: ignore[type-arg]
 
     def __init__(self, policy: Mapping[str, Allow]) -> None:
         self._policy = dict(policy)
+        # Method → (the handler served, its authorizing wrapper). Servers hand back the same handler
+        # object for a method on every call, so each is wrapped once, not once per RPC. Only methods
+        # that have a handler get here, so the map is bounded by what the server registered.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]] = {}
 
     def _authorize(self, method: str, context: aio.ServicerContext[Any, Any]) -> str | None:
         identities = spiffe_ids_from_auth_context(context.auth_context())
@@ -70,7 +74,13 @@ class SpiffeAuthorizer(aio.ServerInterceptor):  # type: ignore[type-arg]
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        return self._wrap(handler, handler_call_details.method)
+        method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(handler, method)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
 
     def _wrap(self, handler: grpc.RpcMethodHandler[Any, Any], method: str) -> grpc.RpcMethodHandler[Any, Any]:
         authorize = self._authorize

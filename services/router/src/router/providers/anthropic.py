@@ -21,6 +21,7 @@ from router.providers.base import (
 )
 from router.providers.http import (
     JSON,
+    build_request,
     check_key,
     error_from_payload,
     event_json,
@@ -112,7 +113,7 @@ class AnthropicAdapter:
         }
         if json is not None:
             headers["content-type"] = "application/json"
-        return self._client.build_request(method, path, json=json, headers=headers)
+        return build_request(self._client, method, path, json=json, headers=headers)
 
     def _body(self, call: ProviderCall, *, stream: bool) -> JSON:
         params = call.params

@@ -22,6 +22,7 @@ from router.providers.base import (
 )
 from router.providers.http import (
     JSON,
+    build_request,
     check_key,
     error_from_payload,
     event_json,
@@ -134,7 +135,7 @@ class GoogleAdapter:
         params: dict[str, str] | None = None,
     ) -> httpx.Request:
         headers = {"x-goog-api-key": check_key(self.name, api_key), "accept": "application/json"}
-        return self._client.build_request(method, path, json=json, params=params, headers=headers)
+        return build_request(self._client, method, path, json=json, params=params, headers=headers)
 
 
 def _body(call: ProviderCall) -> JSON:

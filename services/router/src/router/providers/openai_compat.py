@@ -22,6 +22,7 @@ from router.providers.base import (
 )
 from router.providers.http import (
     JSON,
+    build_request,
     check_key,
     error_from_payload,
     event_json,
@@ -115,7 +116,7 @@ class OpenAICompatAdapter:
 
     def _request(self, method: str, path: str, api_key: str, *, json: JSON | None = None) -> httpx.Request:
         headers = {"authorization": f"Bearer {check_key(self.name, api_key)}", "accept": "application/json"}
-        return self._client.build_request(method, path, json=json, headers=headers)
+        return build_request(self._client, method, path, json=json, headers=headers)
 
     def _body(self, call: ProviderCall, *, stream: bool) -> JSON:
         params, dialect = call.params, self._dialect
