@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -56,27 +59,47 @@ def client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
         yield test_client
 
 
+StackFactory = Callable[..., AbstractAsyncContextManager[ChatApiStack]]
+
+
 @pytest.fixture
-async def stack(
+def stack_with(
     database_url: str,
     test_pki: TestPki,
     keyvault: RunningKeyVault,
     router: RunningRouter,
     nats_server: NatsServer,
     provider_sim: ProviderSimulator,
-) -> AsyncIterator[ChatApiStack]:
-    """chat-api on a real port with the real router, keyvault, NATS and PostgreSQL behind it."""
-    settings = chat_api_stack_settings(
-        pki=test_pki,
-        database_url=database_url,
-        router_port=router.port,
-        keyvault_port=keyvault.port,
-        nats_url=nats_server.url,
-    )
-    async with (
-        serving_chat_api(settings) as api,
-        httpx.AsyncClient(base_url=api.base_url, timeout=30) as http,
-    ):
-        yield ChatApiStack(
-            api=api, router=router, sim=provider_sim, nats=nats_server, database_url=database_url, http=http
+) -> StackFactory:
+    """`async with stack_with(**settings_overrides) as stack`: the `stack` on other chat-api settings."""
+
+    @contextlib.asynccontextmanager
+    async def serve(**overrides: Any) -> AsyncIterator[ChatApiStack]:
+        settings = chat_api_stack_settings(
+            pki=test_pki,
+            database_url=database_url,
+            router_port=router.port,
+            nats_url=nats_server.url,
+            **overrides,
         )
+        async with (
+            serving_chat_api(settings) as api,
+            httpx.AsyncClient(base_url=api.base_url, timeout=30) as http,
+        ):
+            yield ChatApiStack(
+                api=api,
+                router=router,
+                sim=provider_sim,
+                nats=nats_server,
+                database_url=database_url,
+                http=http,
+            )
+
+    return serve
+
+
+@pytest.fixture
+async def stack(stack_with: StackFactory) -> AsyncIterator[ChatApiStack]:
+    """chat-api on a real port with the real router, keyvault, NATS and PostgreSQL behind it."""
+    async with stack_with() as served:
+        yield served

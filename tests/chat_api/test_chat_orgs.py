@@ -69,7 +69,6 @@ async def test_an_unreachable_router_is_503_router_unavailable(
         pki=test_pki,
         database_url=database_url,
         router_port=free_port(),
-        keyvault_port=free_port(),
         nats_url=f"nats://127.0.0.1:{free_port()}",
         router_timeout_seconds=2,
     )

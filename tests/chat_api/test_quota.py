@@ -37,7 +37,6 @@ async def small_quota_stack(
         pki=test_pki,
         database_url=database_url,
         router_port=router.port,
-        keyvault_port=keyvault.port,
         nats_url=nats_server.url,
         platform_monthly_token_quota=5,
     )

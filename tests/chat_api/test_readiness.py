@@ -61,7 +61,6 @@ async def test_not_ready_when_the_router_is_unreachable(
         pki=test_pki,
         database_url=database_url,
         router_port=closed,
-        keyvault_port=keyvault.port,
         nats_url=nats_server.url,
     )
     async with (

@@ -65,12 +65,10 @@ def test_everything_is_denied_by_default(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_keyvault_admits_only_its_callers_on_the_grpc_port(overlay: str) -> None:
-    """router (Decrypt) and the rotation job (Rewrap); chat-api too, for GetPublicKey only, which
-    keyvault's per-method allow-list enforces (it must seal new keys with keyvault's public key)."""
+    """router (Decrypt; it relays the public key to chat-api) and the rotation job (Rewrap) only."""
     assert allowed(overlay, "keyvault", "ingress") == {
         (("pod", "router"), "TCP/7310"),
         (("pod", "key-rotation"), "TCP/7310"),
-        (("pod", "chat-api"), "TCP/7310"),
     }
 
 
@@ -99,13 +97,12 @@ def test_chat_api_admits_only_the_ingress_controller(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_chat_api_reaches_postgres_nats_router_keyvault_and_dns(overlay: str) -> None:
+def test_chat_api_reaches_postgres_nats_router_and_dns_never_keyvault(overlay: str) -> None:
     egress = allowed(overlay, "chat-api", "egress")
     database = {(peer, port) for peer, port in egress if port == "TCP/5432"}
     assert len(database) == 1
     expected = {
         (("pod", "router"), "TCP/7320"),
-        (("pod", "keyvault"), "TCP/7310"),
         (("pod", "nats"), "TCP/4222"),
         *DNS,
     }

@@ -45,7 +45,7 @@ def provider_key(provider: str) -> str:
 
 
 def chat_api_stack_settings(
-    *, pki: TestPki, database_url: str, router_port: int, keyvault_port: int, nats_url: str, **overrides: Any
+    *, pki: TestPki, database_url: str, router_port: int, nats_url: str, **overrides: Any
 ) -> Settings:
     files = pki.files["chat-api"]
     values: dict[str, Any] = {
@@ -53,7 +53,6 @@ def chat_api_stack_settings(
         "port": 0,
         "database_url": database_url,
         "router_address": f"localhost:{router_port}",
-        "keyvault_address": f"localhost:{keyvault_port}",
         "nats_url": nats_url,
         "tls_ca_file": files.ca,
         "tls_cert_file": files.cert,

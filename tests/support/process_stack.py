@@ -205,7 +205,6 @@ async def running_process_stack(
         pki=pki,
         database_url=database_url,
         router_port=router.port,
-        keyvault_port=keyvault.port,
         nats_url=nats.url,
         log_dir=work_dir,
         **(chat_api_settings or {}),

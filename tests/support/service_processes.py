@@ -208,7 +208,6 @@ def chat_api_process(
     pki: TestPki,
     database_url: str,
     router_port: int,
-    keyvault_port: int,
     nats_url: str,
     log_dir: Path,
     **overrides: object,
@@ -222,7 +221,6 @@ def chat_api_process(
         "database_url": database_url,
         "migrate_on_start": "false",
         "router_address": f"localhost:{router_port}",
-        "keyvault_address": f"localhost:{keyvault_port}",
         "nats_url": nats_url,
         "tls_ca_file": files.ca,
         "tls_cert_file": files.cert,
@@ -230,6 +228,9 @@ def chat_api_process(
         "shutdown_grace_seconds": 0,
         "outbox_retry_seconds": 0.05,
         "outbox_retry_max_seconds": 0.5,
+        # The fault and load suites drive tight chat loops per user; the limits have their own tests.
+        "chat_rate_per_minute": 0,
+        "key_check_rate_per_minute": 0,
         **overrides,
     }
     return ServiceProcess(

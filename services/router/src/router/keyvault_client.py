@@ -81,6 +81,13 @@ class KeyVaultClient:
             raise self._error(exc.code(), exc.details()) from None
         return reply.secret
 
+    async def public_key(self) -> keyvault_pb2.GetPublicKeyResponse:
+        """keyvault's current sealing key (kid + PEM): public, so it may be relayed as is."""
+        try:
+            return await self._stub.GetPublicKey(keyvault_pb2.GetPublicKeyRequest(), timeout=self._timeout)
+        except aio.AioRpcError as exc:
+            raise self._error(exc.code(), exc.details()) from None
+
     async def aclose(self) -> None:
         await self._channel.close(None)
 

@@ -35,7 +35,7 @@ SERVICE_NAME = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
 def authorization_policy(settings: Settings) -> dict[str, Allow]:
     """Only chat-api may call the router. A method missing here is denied to everyone."""
     chat_api = Allow(identities=frozenset({settings.chat_api_identity}))
-    methods = ("Chat", "Complete", "ListModels", "VerifyCredential")
+    methods = ("Chat", "Complete", "ListModels", "VerifyCredential", "GetSealingKey")
     return {**{f"/{SERVICE_NAME}/{name}": chat_api for name in methods}, **health_and_reflection_policy()}
 
 
@@ -82,7 +82,9 @@ class RouterServer:
             report_invalid=InvalidCredentialReporter(self.revocations.jetstream),
             clock=lambda: datetime.now(UTC),
         )
-        servicer = RouterServicer(router=router, catalog=self.catalog, adapters=self.adapters, keys=keys)
+        servicer = RouterServicer(
+            router=router, catalog=self.catalog, adapters=self.adapters, keys=keys, keyvault=self._keyvault
+        )
         self.endpoints = await start_endpoints(
             service_name=SERVICE_NAME,
             register=lambda server: router_pb2_grpc.add_RouterServicer_to_server(servicer, server),

@@ -10,7 +10,12 @@ from grpc import aio
 
 from router.catalog import Catalog
 from router.keys import KeyCache
-from router.keyvault_client import CredentialUnusable, KeyServiceMisconfigured, KeyServiceUnavailable
+from router.keyvault_client import (
+    CredentialUnusable,
+    KeyServiceMisconfigured,
+    KeyServiceUnavailable,
+    KeyVaultClient,
+)
 from router.providers.base import (
     Completion,
     CredentialRejected,
@@ -85,8 +90,15 @@ def error_message(error: RoutingError) -> router_pb2.Error:
 
 class RouterServicer(router_pb2_grpc.RouterServicer):
     def __init__(
-        self, *, router: Router, catalog: Catalog, adapters: dict[str, ProviderAdapter], keys: KeyCache
+        self,
+        *,
+        router: Router,
+        catalog: Catalog,
+        adapters: dict[str, ProviderAdapter],
+        keys: KeyCache,
+        keyvault: KeyVaultClient,
     ) -> None:
+        self._keyvault = keyvault
         self._router = router
         self._catalog = catalog
         self._adapters = adapters
@@ -176,3 +188,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 verdict=router_pb2.VERDICT_PROVIDER_UNREACHABLE, message=exc.message
             )
         return router_pb2.VerifyCredentialResponse(verdict=router_pb2.VERDICT_VALID, message="the key works")
+
+    async def GetSealingKey(
+        self, request: keyvault_pb2.GetPublicKeyRequest, context: Context
+    ) -> keyvault_pb2.GetPublicKeyResponse:
+        try:
+            return await self._keyvault.public_key()
+        except (KeyServiceUnavailable, KeyServiceMisconfigured, CredentialUnusable):
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "key service unavailable")
+            raise AssertionError("abort raises") from None

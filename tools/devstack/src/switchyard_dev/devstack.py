@@ -102,7 +102,6 @@ def dev_environment(dev_dir: Path, env: Mapping[str, str]) -> dict[str, str]:
         "CHAT_API_DATABASE_URL": f"sqlite+pysqlite:///{dev_dir / 'chat-api.db'}",
         "CHAT_API_NATS_URL": f"nats://127.0.0.1:{nats_port}",
         "CHAT_API_ROUTER_ADDRESS": f"localhost:{ROUTER.value(env)}",
-        "CHAT_API_KEYVAULT_ADDRESS": f"localhost:{KEYVAULT.value(env)}",
         "CHAT_API_TLS_CA_FILE": str(pki / "ca.pem"),
         "CHAT_API_TLS_CERT_FILE": str(pki / "chat-api.pem"),
         "CHAT_API_TLS_KEY_FILE": str(pki / "chat-api-key.pem"),

@@ -13,7 +13,7 @@ __all__ = ["Settings"]
 
 
 class Settings(MTLSSettings, NatsSettings):
-    """The mTLS files are chat-api's client identity towards router and keyvault."""
+    """The mTLS files are chat-api's client identity towards the router."""
 
     model_config = SettingsConfigDict(env_prefix="CHAT_API_", extra="ignore")
 
@@ -27,7 +27,6 @@ class Settings(MTLSSettings, NatsSettings):
     database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     migrate_on_start: bool = Field(default=True, description="dev; Kubernetes runs migrations as a job")
     router_address: str = "localhost:17320"
-    keyvault_address: str = "localhost:17310"
     # Deadline of one router call (a whole streamed answer) and of key verification.
     router_timeout_seconds: float = Field(default=300.0, gt=0)
     verify_timeout_seconds: float = Field(default=20.0, gt=0)
@@ -60,6 +59,17 @@ class Settings(MTLSSettings, NatsSettings):
         default_factory=list, description="comma-separated origins allowed by CORS"
     )
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    # Limits (chat_api.limits). A body over the size is refused before it is parsed (413).
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # One chat request: how many messages (a conversation's whole history included) and how many
+    # characters of text and bytes of inline images in all of them together (422 chat-too-large).
+    max_chat_messages: int = Field(default=500, ge=1)
+    max_chat_content_chars: int = Field(default=500_000, ge=1)
+    # Per-user token buckets on each replica (0 a minute turns a limit off): 429 rate-limited.
+    chat_rate_per_minute: float = Field(default=300.0, ge=0)
+    chat_rate_burst: int = Field(default=60, ge=1)
+    key_check_rate_per_minute: float = Field(default=30.0, ge=0)
+    key_check_rate_burst: int = Field(default=10, ge=1)
     log_level: str = "INFO"
 
     @field_validator("cors_origins", mode="before")

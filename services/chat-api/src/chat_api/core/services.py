@@ -13,8 +13,8 @@ from chat_api.credentials.gate import CredentialGate
 from chat_api.credentials.invalid_consumer import InvalidKeyConsumer
 from chat_api.events.nats_link import NatsLink
 from chat_api.outbox.relay import OutboxRelay
-from chat_api.upstream.keyvault_client import Sealer
 from chat_api.upstream.router_client import RouterClient
+from chat_api.upstream.sealer import Sealer
 from chat_api.usage.writer import UsageWriter
 
 __all__ = ["Services", "build_services"]
@@ -47,7 +47,6 @@ class Services:
         await self.relay.stop()
         await self.nats.stop()
         await self.router.aclose()
-        await self.sealer.aclose()
         self.engine.dispose()
 
 
@@ -55,18 +54,19 @@ def build_services(settings: Settings, engine: Engine, sessions: sessionmaker[Se
     """The composition root's clients; gRPC channels are created lazily, so no loop is needed yet."""
     tls = settings.tls_files()
     nats = NatsLink(settings.nats_servers(), retention_days=settings.revocation_retention_days)
+    router = RouterClient(
+        settings.router_address,
+        tls,
+        timeout=settings.router_timeout_seconds,
+        verify_timeout=settings.verify_timeout_seconds,
+    )
     return Services(
         settings=settings,
         engine=engine,
         sessions=sessions,
         gate=CredentialGate(),
-        router=RouterClient(
-            settings.router_address,
-            tls,
-            timeout=settings.router_timeout_seconds,
-            verify_timeout=settings.verify_timeout_seconds,
-        ),
-        sealer=Sealer(settings.keyvault_address, tls, refresh_seconds=settings.public_key_refresh_seconds),
+        router=router,
+        sealer=Sealer(router.sealing_key, refresh_seconds=settings.public_key_refresh_seconds),
         nats=nats,
         relay=OutboxRelay(
             sessions=sessions,

@@ -30,7 +30,7 @@ from chat_api.credentials.models import Credential
 from chat_api.credentials.revocation import Owner, in_thread
 from chat_api.credentials.schemas import KeyCreate, KeyRead, KeyStatus, KeyUpdate, KeyVerdict, VerifyResult
 from chat_api.orgs.models import Org
-from chat_api.upstream import keyvault_client
+from chat_api.upstream import sealer
 from chat_api.upstream.router_client import RouterUnavailable
 from switchyard.router.v1 import router_pb2
 from switchyard_common.envelope import Binding, OwnerType
@@ -128,7 +128,7 @@ def mark_invalid(*, db_session: Session, credential_id: uuid.UUID) -> bool:
 async def _seal(services: Services, api_key: str, binding: Binding) -> bytes:
     try:
         return await services.sealer.seal(api_key.encode(), binding)
-    except keyvault_client.KeyServiceUnavailable:
+    except sealer.KeyServiceUnavailable:
         raise KeyServiceUnavailable("the key service is unavailable; nothing was stored") from None
 
 

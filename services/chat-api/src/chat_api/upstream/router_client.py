@@ -10,6 +10,7 @@ import grpc
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from chat_api.upstream.sealer import KeyServiceUnavailable
 from switchyard.keyvault.v1 import keyvault_pb2
 from switchyard.router.v1 import router_pb2, router_pb2_grpc
 from switchyard_common.envelope import Binding, OwnerType
@@ -91,6 +92,14 @@ class RouterClient:
             return await self._stub.VerifyCredential(request, timeout=self._verify_timeout)
         except aio.AioRpcError as exc:
             raise self._unavailable(exc) from None
+
+    async def sealing_key(self) -> keyvault_pb2.GetPublicKeyResponse:
+        """keyvault's current public key, relayed by the router; KeyServiceUnavailable if not."""
+        try:
+            return await self._stub.GetSealingKey(keyvault_pb2.GetPublicKeyRequest(), timeout=5)
+        except aio.AioRpcError as exc:
+            self._unavailable(exc)  # logs a refused identity for operators
+            raise KeyServiceUnavailable(f"key service unavailable ({exc.code().name})") from None
 
     async def models(self) -> list[router_pb2.Model]:
         """The router's catalog; fetched once, since it changes only with a router release."""
