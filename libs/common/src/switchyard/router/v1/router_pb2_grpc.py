@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from switchyard.keyvault.v1 import keyvault_pb2 as switchyard_dot_keyvault_dot_v1_dot_keyvault__pb2
 from switchyard.router.v1 import router_pb2 as switchyard_dot_router_dot_v1_dot_router__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -54,6 +55,11 @@ class RouterStub:
                 request_serializer=switchyard_dot_router_dot_v1_dot_router__pb2.VerifyCredentialRequest.SerializeToString,
                 response_deserializer=switchyard_dot_router_dot_v1_dot_router__pb2.VerifyCredentialResponse.FromString,
                 _registered_method=True)
+        self.GetSealingKey = channel.unary_unary(
+                '/switchyard.router.v1.Router/GetSealingKey',
+                request_serializer=switchyard_dot_keyvault_dot_v1_dot_keyvault__pb2.GetPublicKeyRequest.SerializeToString,
+                response_deserializer=switchyard_dot_keyvault_dot_v1_dot_keyvault__pb2.GetPublicKeyResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -83,6 +89,14 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSealingKey(self, request, context):
+        """keyvault's current public key (kid + PEM), relayed so chat-api can seal new keys without
+        any network path to keyvault: keyvault admits only the router and the rotation job.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +119,11 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.VerifyCredential,
                     request_deserializer=switchyard_dot_router_dot_v1_dot_router__pb2.VerifyCredentialRequest.FromString,
                     response_serializer=switchyard_dot_router_dot_v1_dot_router__pb2.VerifyCredentialResponse.SerializeToString,
+            ),
+            'GetSealingKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSealingKey,
+                    request_deserializer=switchyard_dot_keyvault_dot_v1_dot_keyvault__pb2.GetPublicKeyRequest.FromString,
+                    response_serializer=switchyard_dot_keyvault_dot_v1_dot_keyvault__pb2.GetPublicKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -215,6 +234,33 @@ class Router:
             '/switchyard.router.v1.Router/VerifyCredential',
             switchyard_dot_router_dot_v1_dot_router__pb2.VerifyCredentialRequest.SerializeToString,
             switchyard_dot_router_dot_v1_dot_router__pb2.VerifyCredentialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSealingKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.router.v1.Router/GetSealingKey',
+            switchyard_dot_keyvault_dot_v1_dot_keyvault__pb2.GetPublicKeyRequest.SerializeToString,
+            switchyard_dot_keyvault_dot_v1_dot_keyvault__pb2.GetPublicKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,6 +5,7 @@ Router: the only service that calls AI providers. Only chat-api may call it."""
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from switchyard.keyvault.v1 import keyvault_pb2 as _keyvault_pb2
 from switchyard.router.v1 import router_pb2 as _router_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -35,6 +36,10 @@ class RouterStub:
     Complete: _grpc.UnaryUnaryMultiCallable[_router_pb2.ChatRequest, _router_pb2.CompleteResponse]
     ListModels: _grpc.UnaryUnaryMultiCallable[_router_pb2.ListModelsRequest, _router_pb2.ListModelsResponse]
     VerifyCredential: _grpc.UnaryUnaryMultiCallable[_router_pb2.VerifyCredentialRequest, _router_pb2.VerifyCredentialResponse]
+    GetSealingKey: _grpc.UnaryUnaryMultiCallable[_keyvault_pb2.GetPublicKeyRequest, _keyvault_pb2.GetPublicKeyResponse]
+    """keyvault's current public key (kid + PEM), relayed so chat-api can seal new keys without
+    any network path to keyvault: keyvault admits only the router and the rotation job.
+    """
 
 @_typing.type_check_only
 class RouterAsyncStub(RouterStub):
@@ -43,6 +48,10 @@ class RouterAsyncStub(RouterStub):
     Complete: _aio.UnaryUnaryMultiCallable[_router_pb2.ChatRequest, _router_pb2.CompleteResponse]  # type: ignore[assignment]
     ListModels: _aio.UnaryUnaryMultiCallable[_router_pb2.ListModelsRequest, _router_pb2.ListModelsResponse]  # type: ignore[assignment]
     VerifyCredential: _aio.UnaryUnaryMultiCallable[_router_pb2.VerifyCredentialRequest, _router_pb2.VerifyCredentialResponse]  # type: ignore[assignment]
+    GetSealingKey: _aio.UnaryUnaryMultiCallable[_keyvault_pb2.GetPublicKeyRequest, _keyvault_pb2.GetPublicKeyResponse]  # type: ignore[assignment]
+    """keyvault's current public key (kid + PEM), relayed so chat-api can seal new keys without
+    any network path to keyvault: keyvault admits only the router and the rotation job.
+    """
 
 class RouterServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -72,5 +81,15 @@ class RouterServicer(metaclass=_abc_1.ABCMeta):
         request: _router_pb2.VerifyCredentialRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_router_pb2.VerifyCredentialResponse, _abc.Awaitable[_router_pb2.VerifyCredentialResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetSealingKey(
+        self,
+        request: _keyvault_pb2.GetPublicKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keyvault_pb2.GetPublicKeyResponse, _abc.Awaitable[_keyvault_pb2.GetPublicKeyResponse]]:
+        """keyvault's current public key (kid + PEM), relayed so chat-api can seal new keys without
+        any network path to keyvault: keyvault admits only the router and the rotation job.
+        """
 
 def add_RouterServicer_to_server(servicer: RouterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
