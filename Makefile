@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 EDITABLES := -e libs/common -e services/keyvault -e services/router -e services/chat-api -e tools/devstack
 PY_SOURCES := libs/common/src/switchyard_common services/keyvault/src services/router/src services/chat-api/src tools/devstack/src tests bench
 
-.PHONY: help install protos protos-check lint format typecheck test test-fast dev bench bench-setup bench-gateway bench-keyvault bench-router lock clean
+.PHONY: help install protos protos-check lint format typecheck test test-fast fuzz dev bench bench-setup bench-gateway bench-keyvault bench-router lock clean
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
@@ -42,6 +42,12 @@ typecheck: $(INSTALLED) ## mypy --strict on services, shared code, tools and tes
 
 test: protos-check lint typecheck ## the whole suite: stale protos, lint, types, then pytest (its summary line last)
 	$(BIN)/pytest
+
+FUZZ_CASES ?= 300
+FUZZ_SEED ?= $(shell date +%s)
+
+fuzz: $(INSTALLED) ## fuzz chat-api from its OpenAPI document on the whole stack, large (FUZZ_CASES per operation and mode, FUZZ_SEED)
+	FUZZ_CASES=$(FUZZ_CASES) FUZZ_SEED=$(FUZZ_SEED) $(BIN)/pytest -q -s -p no:cacheprovider tests/chat_api/test_fuzz.py::test_fuzz_every_operation
 
 test-fast: $(INSTALLED) ## pytest only
 	$(BIN)/pytest -x -q

@@ -133,6 +133,9 @@ def main() -> int:
         "ROUTER_HEALTH_PORT": "27321",
         "CHAT_API_PORT": str(args.chat_api_port),
         "CHAT_API_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{args.pg_port}/switchyard",
+        # The benchmark measures the gateway, not the per-user limit (one user sends everything).
+        "CHAT_API_CHAT_RATE_PER_MINUTE": "0",
+        "CHAT_API_KEY_CHECK_RATE_PER_MINUTE": "0",
         "ROUTER_OPENAI_BASE_URL": args.upstream,
         "ROUTER_OPENAI_PLATFORM_KEY": "fake-upstream-platform-key",
     }

@@ -61,6 +61,10 @@ def chat_api_stack_settings(
         "shutdown_grace_seconds": 0,
         "outbox_retry_seconds": 0.05,
         "outbox_retry_max_seconds": 0.5,
+        # Many tests drive tight chat loops or add many keys as one user; the per-user limits have
+        # their own tests (tests/chat_api/test_limits.py), which turn them on.
+        "chat_rate_per_minute": 0,
+        "key_check_rate_per_minute": 0,
     }
     values.update(overrides)
     return Settings(**values)

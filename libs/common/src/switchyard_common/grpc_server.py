@@ -15,6 +15,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 from switchyard_common.authz import ANY_AUTHENTICATED, Allow, SpiffeAuthorizer
+from switchyard_common.malformed import MalformedRequests
 from switchyard_common.mtls import TLSFiles, server_credentials
 
 __all__ = ["Endpoints", "PortInUse", "health_and_reflection_policy", "start_endpoints"]
@@ -83,10 +84,20 @@ async def start_endpoints(
     health_port: int,
     tls_files: TLSFiles,
     env_prefix: str,
+    max_message_bytes: int | None = None,
 ) -> Endpoints:
-    """Bind and start; health starts NOT_SERVING until the service calls `set_serving(True)`."""
+    """Bind and start; health starts NOT_SERVING until the service calls `set_serving(True)`.
+
+    `max_message_bytes` bounds a received message (gRPC's default is 4 MiB); a larger one is
+    refused with RESOURCE_EXHAUSTED before it reaches the service.
+    """
     health = health_aio.HealthServicer()
-    main = aio.server(interceptors=[SpiffeAuthorizer(policy)], options=NO_PORT_SHARING)
+    options = list(NO_PORT_SHARING)
+    if max_message_bytes is not None:
+        options.append(("grpc.max_receive_message_length", max_message_bytes))
+    # The authorizer first: a caller it denies never learns whether its bytes parsed.
+    interceptors = [SpiffeAuthorizer(policy), MalformedRequests()]
+    main = aio.server(interceptors=interceptors, options=options)
     register(main)
     health_pb2_grpc.add_HealthServicer_to_server(health, main)
     reflection.enable_server_reflection([service_name, HEALTH_SERVICE, REFLECTION_SERVICE], main)

@@ -15,10 +15,13 @@ from chat_api.chat.views import router as conversations_router
 from chat_api.core.config import Settings
 from chat_api.core.db import make_engine, make_sessionmaker
 from chat_api.core.observability import install_observability
+from chat_api.core.openapi import install_openapi
 from chat_api.core.problems import install_problem_handlers
 from chat_api.core.services import build_services
 from chat_api.credentials.views import org_router as org_keys_router
 from chat_api.credentials.views import router as keys_router
+from chat_api.limits.body_size import BodySizeLimit
+from chat_api.limits.rate import RateLimits
 from chat_api.orgs.views import router as orgs_router
 from chat_api.usage.views import router as usage_router
 
@@ -49,6 +52,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.sessions = sessions
     install_problem_handlers(app)
+    app.state.rate_limits = RateLimits.from_settings(settings)
+    # Inside the observability middleware, so refused bodies get a request id and are counted.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     install_observability(app, settings)
     # The OpenAI routes first: matching walks the routes in order, and theirs are the hot ones.
     for router in (
@@ -63,4 +69,5 @@ def create_app(settings: Settings) -> FastAPI:
         usage_router,
     ):
         app.include_router(router)
+    install_openapi(app)
     return app

@@ -11,7 +11,7 @@ from keyvault.config import Settings
 from keyvault.keyring import KeyRingError, load_keyring
 from keyvault.ratelimit import RateLimiter
 from keyvault.revocations import RevocationList, RevocationSync
-from keyvault.servicer import KeyVaultServicer
+from keyvault.servicer import MAX_MESSAGE_BYTES, KeyVaultServicer
 from switchyard.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
 from switchyard_common.authz import ANY_AUTHENTICATED, Allow
 from switchyard_common.entrypoint import wait_for_shutdown_signal
@@ -75,6 +75,7 @@ class KeyVaultServer:
             health_port=settings.health_port,
             tls_files=settings.tls_files(),
             env_prefix="KEYVAULT_",
+            max_message_bytes=MAX_MESSAGE_BYTES,
         )
         logger.info(
             "keyvault listening on %s:%s (mTLS), health on %s; kids %s, newest %s",

@@ -27,6 +27,9 @@ OWNER_TYPES = {
     keyvault_pb2.OWNER_TYPE_ORG: OwnerType.ORG,
 }
 MAX_ENVELOPE_BYTES = 2 << 20
+# The largest request keyvault reads: the largest envelope plus room for a binding. Anything larger
+# is refused by gRPC (RESOURCE_EXHAUSTED) before it is parsed.
+MAX_MESSAGE_BYTES = MAX_ENVELOPE_BYTES + (64 << 10)
 
 Context = aio.ServicerContext[object, object]
 

@@ -50,6 +50,9 @@ class Settings(MTLSSettings, NatsSettings):
     max_connections_per_provider: int = Field(default=200, gt=0)
     revocation_retention_days: float = Field(default=400, gt=0)
     shutdown_grace_seconds: float = Field(default=30, ge=0)
+    # A received gRPC message over this is refused (RESOURCE_EXHAUSTED) before it is parsed; it
+    # must stay above chat-api's largest chat (CHAT_API_MAX_REQUEST_BODY_BYTES, 1 MiB by default).
+    max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
     log_level: str = "INFO"
 
     openai_base_url: str = PROVIDERS["openai"][0]

@@ -93,6 +93,7 @@ class RouterServer:
             port=settings.port,
             health_port=settings.health_port,
             tls_files=settings.tls_files(),
+            max_message_bytes=settings.max_message_bytes,
             env_prefix="ROUTER_",
         )
         self.revocations.start()

@@ -7,12 +7,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chat_api.core.columns import Timestamp, UUIDPk
 from chat_api.core.db import Base
+from chat_api.core.text import NO_NUL
 
 __all__ = [
     "AccessToken",
@@ -29,8 +30,9 @@ __all__ = [
     "UserRead",
 ]
 
-# Deliberately loose: one @, no spaces, a dot in the domain. Delivery is the real check.
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Deliberately loose: one @, no spaces, a dot in the domain. Delivery is the real check. No NUL,
+# which PostgreSQL cannot store in a text column.
+EMAIL = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")
 
 
 def _normalise_email(value: str) -> str:
@@ -92,9 +94,11 @@ class Registered(TokenRead):
 
 
 class ApiTokenCreate(BaseModel):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)
+    ]
     # None means the default, capped by settings.api_token_max_ttl_days (checked by the route).
-    expires_in_days: int | None = Field(default=None, ge=1)
+    expires_in_days: StrictInt | None = Field(default=None, ge=1)
 
 
 class ApiTokenRead(BaseModel):

@@ -18,10 +18,11 @@ from chat_api.accounts.models import (
     UserRead,
 )
 from chat_api.api.deps import CurrentToken, CurrentUser, ServicesDep, SessionDep, SettingsDep
+from chat_api.core.openapi import problems
 from chat_api.core.problems import Forbidden
 from chat_api.orgs.service import list_orgs
 
-router = APIRouter(prefix="/v1", tags=["tokens"])
+router = APIRouter(prefix="/v1", tags=["tokens"], responses=problems(403, 404))
 
 DEFAULT_TTL_DAYS = 90
 

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Response, status
 from chat_api.accounts import service
 from chat_api.accounts.models import Credentials, Registered, TokenRead, UserRead
 from chat_api.api.deps import CurrentToken, ServicesDep, SessionDep, SettingsDep
+from chat_api.core.openapi import problems
 
-router = APIRouter(prefix="/v1/auth", tags=["auth"])
+# 401: wrong email or password at login; 409: registering an email that has an account.
+router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=problems(401, 409, 429))
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED)

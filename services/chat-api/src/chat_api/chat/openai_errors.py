@@ -10,8 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from chat_api.core.problems import Problem, Unauthorized, database_problem
+from chat_api.core.problems import BadRequest, Problem, Unauthorized, database_problem
 
 __all__ = ["OpenAIRoute", "error_body", "error_response"]
 
@@ -66,5 +67,9 @@ class OpenAIRoute(APIRoute):
                 return _validation_response(exc)
             except OperationalError:
                 return error_response(database_problem())
+            except StarletteHTTPException as exc:
+                if exc.status_code != 400:
+                    raise
+                return error_response(BadRequest(str(exc.detail)))
 
         return handle

@@ -9,7 +9,7 @@ import base64
 import binascii
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from chat_api.core.problems import BadRequest
 from switchyard.router.v1 import router_pb2
@@ -22,6 +22,9 @@ _ROLES = {
     "user": router_pb2.ROLE_USER,
     "assistant": router_pb2.ROLE_ASSISTANT,
 }
+
+
+UINT32_MAX = 2**32 - 1
 
 
 class _Lenient(BaseModel):
@@ -64,14 +67,15 @@ class StreamOptions(_Lenient):
 class ChatCompletionRequest(_Lenient):
     model: Annotated[str, Field(min_length=1, max_length=120)]
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
-    max_tokens: Annotated[int, Field(ge=1)] | None = None
-    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    # The router's Parameters carry these as uint32 and int64: larger numbers were a 500.
+    max_tokens: Annotated[StrictInt, Field(ge=1, le=UINT32_MAX)] | None = None
+    max_completion_tokens: Annotated[StrictInt, Field(ge=1, le=UINT32_MAX)] | None = None
     stop: str | Annotated[list[str], Field(max_length=8)] | None = None
-    seed: int | None = None
+    seed: Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)] | None = None
     n: int | None = None
     user: str | None = None
 

@@ -7,14 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from chat_api.api.deps import CurrentCaller, CurrentUser, ServicesDep
+from chat_api.api.deps import CurrentUser, ServicesDep
 from chat_api.chat.access import parse_org_header
 from chat_api.chat.openai_errors import OpenAIRoute, error_response
 from chat_api.chat.openai_schemas import ChatCompletionRequest, router_messages, router_parameters
 from chat_api.chat.openai_stream import Identity, completion_body, completion_chunks
 from chat_api.chat.pipeline import ChatAsk, open_chat_for
 from chat_api.chat.sse import SSE_HEADERS
+from chat_api.core.openapi import openai_errors, sse_event_schema
 from chat_api.core.problems import RouterUnavailable as RouterUnavailableProblem
+from chat_api.limits.chat_size import check_chat_size
+from chat_api.limits.rate import ChatCaller
 from chat_api.upstream.router_client import RouterUnavailable
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
@@ -24,15 +27,25 @@ OrgHeader = Annotated[str | None, Header(alias="X-Switchyard-Org")]
 CATALOG_CREATED = 1_764_201_600
 
 
-@router.post("/chat/completions")
+_COMPLETION_RESPONSES = {
+    200: {
+        "description": "a `chat.completion`, or `chat.completion.chunk` events when `stream` is true",
+        "content": {"application/json": {}, "text/event-stream": {"schema": sse_event_schema()}},
+    },
+    **openai_errors(403, 404, 409, 422, 429, 502),
+}
+
+
+@router.post("/chat/completions", responses=_COMPLETION_RESPONSES)
 async def chat_completions(
     body: ChatCompletionRequest,
-    caller: CurrentCaller,
+    caller: ChatCaller,
     services: ServicesDep,
     org: OrgHeader = None,
 ) -> Response:
     """A chat completion, streamed as `chat.completion.chunk` events when `stream` is true."""
     messages, parameters = router_messages(body), router_parameters(body)
+    check_chat_size(messages, services.settings)
     ask = ChatAsk(
         user_id=caller.user_id,
         requested_org=parse_org_header(org),

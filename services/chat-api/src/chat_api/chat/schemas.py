@@ -6,7 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+
+from chat_api.core.text import NO_NUL
 
 __all__ = [
     "ChatParameters",
@@ -17,8 +19,10 @@ __all__ = [
     "MessageRead",
 ]
 
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# The router's Parameters.seed is an int64; a larger number cannot be sent (it was a 500).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200_000, pattern=NO_NUL)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)]
 
 
 class ChatParameters(BaseModel):
@@ -26,9 +30,9 @@ class ChatParameters(BaseModel):
 
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_tokens: StrictInt | None = Field(default=None, ge=1, le=1_000_000)
     stop: list[str] | None = Field(default=None, max_length=8)
-    seed: int | None = None
+    seed: StrictInt | None = Field(default=None, ge=INT64_MIN, le=INT64_MAX)
 
 
 class ConversationCreate(BaseModel):

@@ -15,6 +15,8 @@ from chat_api.chat.models import Conversation, Message
 from chat_api.chat.pipeline import ChatStream
 from chat_api.chat.schemas import MessageCreate
 from chat_api.core.columns import utcnow
+from chat_api.core.config import Settings
+from chat_api.limits.chat_size import check_chat_size
 from switchyard.router.v1 import router_pb2
 
 __all__ = ["Turn", "begin_turn", "discard_turn", "history", "store_reply"]
@@ -52,6 +54,7 @@ def begin_turn(
     requested_org: uuid.UUID | None,
     quota: int,
     idempotency_key: str | None,
+    settings: Settings,
     unwritten: int = 0,
 ) -> Turn | bytes:
     """Store (and commit) the user's message and return the turn; bytes to replay for a completed retry."""
@@ -78,6 +81,7 @@ def begin_turn(
     conversation.updated_at = now
     db_session.flush()
     messages = history(service.list_messages(db_session=db_session, conversation_id=conversation.id))
+    check_chat_size(messages, settings)  # raised before the commit: nothing of the turn is kept
     db_session.commit()
     return Turn(
         user_id=user_id,

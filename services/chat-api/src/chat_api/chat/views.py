@@ -24,10 +24,15 @@ from chat_api.chat.schemas import (
 )
 from chat_api.chat.sse import SSE_HEADERS, route_headers, turn_events
 from chat_api.chat.turns import Turn, begin_turn, discard_turn
+from chat_api.core.openapi import problems, sse_response
 from chat_api.core.services import Services
+from chat_api.limits.rate import ChatUser
 from switchyard.router.v1 import router_pb2
 
-router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+# A chat answers the router's failures (docs/chat-api.md, Errors) before its stream starts.
+router = APIRouter(
+    prefix="/v1/conversations", tags=["conversations"], responses=problems(400, 403, 404, 409, 422, 429, 502)
+)
 
 OrgHeader = Annotated[str | None, Header(alias="X-Switchyard-Org")]
 IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key")]
@@ -90,11 +95,17 @@ async def _discard(services: Services, turn: Turn) -> None:
         await anyio.to_thread.run_sync(run)
 
 
-@router.post("/{conversation_id}/messages", response_class=StreamingResponse)
+@router.post(
+    "/{conversation_id}/messages",
+    response_class=StreamingResponse,
+    responses=sse_response(
+        "`route`, `delta`…, `usage` | `error`, `done` events", "route", "delta", "usage", "error", "done"
+    ),
+)
 async def post_message(
     conversation_id: uuid.UUID,
     body: MessageCreate,
-    user: CurrentUser,
+    user: ChatUser,
     db_session: SessionDep,
     services: ServicesDep,
     org: OrgHeader = None,
@@ -116,6 +127,7 @@ async def post_message(
                 quota=quota,
                 idempotency_key=key,
                 unwritten=services.usage.unwritten_platform_tokens(user.id),
+                settings=services.settings,
             )
         finally:
             db_session.close()

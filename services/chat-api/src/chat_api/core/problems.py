@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 __all__ = [
     "PROBLEM_BASE",
     "BadRequest",
+    "ChatTooLarge",
     "Conflict",
     "CredentialUnusable",
     "Forbidden",
@@ -149,6 +150,9 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         return problem_response(404, NotFound.slug, NotFound.title, "no such resource")
+    if exc.status_code == 400:
+        # FastAPI's answer to a body that is not JSON at all: an ordinary bad request.
+        return problem_response(400, BadRequest.slug, BadRequest.title, str(exc.detail))
     return problem_response(exc.status_code, "http", "HTTP error", str(exc.detail))
 
 
@@ -180,3 +184,8 @@ class CredentialUnusable(Problem):
 
 class IdempotencyKeyReused(Problem):
     status, slug, title = 422, "idempotency-key-reused", "Idempotency key reused with a different request"
+
+
+# Appended with the limits (chat_api.limits): a chat request over the message count or content size.
+class ChatTooLarge(Problem):
+    status, slug, title = 422, "chat-too-large", "Chat request too large"

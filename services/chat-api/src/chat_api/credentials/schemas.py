@@ -6,10 +6,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, ValidationInfo, field_validator
 
 from chat_api.core.columns import utcnow
 from chat_api.core.providers import PROVIDERS
+from chat_api.core.text import NO_NUL
 from chat_api.credentials.key_shapes import normalize_key
 
 __all__ = ["KeyCreate", "KeyRead", "KeyStatus", "KeyUpdate", "KeyVerdict", "VerifyResult"]
@@ -39,10 +40,10 @@ class KeyCreate(BaseModel):
     provider: str
     # A SecretStr, so the key cannot reach a repr, a log line or a validation error.
     api_key: SecretStr = Field(max_length=4096)
-    label: str | None = Field(default=None, max_length=200)
+    label: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     expires_at: datetime | None = None
-    fallback_to_platform: bool = False
-    verify: bool = False
+    fallback_to_platform: StrictBool = False
+    verify: StrictBool = False
 
     @field_validator("provider")
     @classmethod
@@ -68,8 +69,8 @@ class KeyUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    label: str | None = Field(default=None, max_length=200)
-    fallback_to_platform: bool | None = None
+    label: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    fallback_to_platform: StrictBool | None = None
     expires_at: datetime | None = None
 
     _check_expiry = field_validator("expires_at")(_future)

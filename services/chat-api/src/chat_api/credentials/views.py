@@ -10,16 +10,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from chat_api.api.deps import CurrentUser, ServicesDep, SessionDep
+from chat_api.core.openapi import problems
 from chat_api.credentials import revocation, service
 from chat_api.credentials.schemas import KeyCreate, KeyRead, KeyUpdate, VerifyResult
 from chat_api.credentials.service import Owner
+from chat_api.limits.rate import limit_key_checks
 from chat_api.orgs.service import ADMIN_ROLES, require_member
 from switchyard_common.envelope import OwnerType
 
 __all__ = ["org_router", "router"]
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
-org_router = APIRouter(prefix="/v1/orgs/{org_id}/keys", tags=["org keys"])
+# 403: org members (not admins); 409: a concurrent add or an unusable key; 422/502/503: verification.
+_KEY_PROBLEMS = problems(403, 404, 409, 422, 429, 502)
+router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=_KEY_PROBLEMS)
+org_router = APIRouter(prefix="/v1/orgs/{org_id}/keys", tags=["org keys"], responses=_KEY_PROBLEMS)
 
 
 def user_owner(user: CurrentUser) -> Owner:
@@ -35,7 +39,7 @@ def org_owner(org_id: uuid.UUID, user: CurrentUser, db_session: SessionDep) -> O
 def _key_routes(routes: APIRouter, resolve_owner: Callable[..., Owner]) -> None:
     """The same six endpoints for every kind of owner."""
 
-    @routes.post("", status_code=status.HTTP_201_CREATED)
+    @routes.post("", status_code=status.HTTP_201_CREATED, dependencies=[Depends(limit_key_checks)])
     async def add_key(
         body: KeyCreate,
         owner: Annotated[Owner, Depends(resolve_owner)],
@@ -65,7 +69,7 @@ def _key_routes(routes: APIRouter, resolve_owner: Callable[..., Owner]) -> None:
         row = service.update_key(db_session=db_session, owner=owner, key_id=key_id, changes=body)
         return service.key_read(row)
 
-    @routes.post("/{key_id}/verify")
+    @routes.post("/{key_id}/verify", dependencies=[Depends(limit_key_checks)])
     async def verify_key(
         key_id: uuid.UUID,
         owner: Annotated[Owner, Depends(resolve_owner)],

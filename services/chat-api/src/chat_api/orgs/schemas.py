@@ -6,10 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
 
 from chat_api.accounts.models import Email, MembershipRead
 from chat_api.core.providers import PROVIDERS
+from chat_api.core.text import NO_NUL
 
 __all__ = [
     "MemberCreate",
@@ -24,7 +25,9 @@ __all__ = [
 ]
 
 Role = Literal["owner", "admin", "member"]
-OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+OrgName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)
+]
 
 
 class OrgCreate(BaseModel):
@@ -62,8 +65,8 @@ class ProviderPolicy(BaseModel):
     # Unknown fields are refused: a misspelt flag silently read as false would loosen the policy.
     model_config = ConfigDict(extra="forbid")
 
-    require_org_key: bool = False
-    forbid_platform: bool = False
+    require_org_key: StrictBool = False
+    forbid_platform: StrictBool = False
 
 
 class PolicyDocument(BaseModel):

@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from chat_api.api.deps import CurrentUser, SessionDep
+from chat_api.core.openapi import problems
 from chat_api.orgs import service
 from chat_api.orgs.models import Org, OrgMember
 from chat_api.orgs.schemas import (
@@ -19,7 +20,7 @@ from chat_api.orgs.schemas import (
     PolicyDocument,
 )
 
-router = APIRouter(prefix="/v1/orgs", tags=["orgs"])
+router = APIRouter(prefix="/v1/orgs", tags=["orgs"], responses=problems(403, 404, 409))
 
 
 def _org(org: Org, role: str) -> OrgRead:

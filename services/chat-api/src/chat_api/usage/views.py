@@ -11,11 +11,12 @@ from fastapi import APIRouter, Query
 
 from chat_api.api.deps import CurrentUser, ServicesDep, SessionDep, SettingsDep
 from chat_api.core.columns import utcnow
+from chat_api.core.openapi import problems
 from chat_api.core.problems import BadRequest
 from chat_api.usage import service
 from chat_api.usage.schemas import QuotaRead, UsageGroupRead, UsageRead, UsageTotals
 
-router = APIRouter(prefix="/v1/usage", tags=["usage"])
+router = APIRouter(prefix="/v1/usage", tags=["usage"], responses=problems(400))
 
 GroupBy = Literal["provider", "model", "key_source", "credential"]
 

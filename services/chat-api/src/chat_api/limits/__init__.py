@@ -1,0 +1,1 @@
+"""Per-user rate limits, the request body size limit and the size limits of a chat request."""
