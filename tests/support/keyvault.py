@@ -24,7 +24,8 @@ from tests.support.teardown import bounded
 if TYPE_CHECKING:
     from switchyard.keyvault.v1.keyvault_pb2_grpc import KeyVaultAsyncStub
 from switchyard.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
-from switchyard_common.envelope import Binding, OwnerType, seal
+from switchyard_common.bindings import binding_message as binding_to_proto
+from switchyard_common.envelope import Binding, seal
 from switchyard_common.mtls import TLSFiles, channel_credentials
 from switchyard_dev import pki
 
@@ -130,17 +131,6 @@ async def serving(settings: Settings, *, wait_ready: bool = True) -> AsyncIterat
 
 
 # --- calling it ----------------------------------------------------------------------------------
-
-_OWNER_TYPES = {OwnerType.USER: keyvault_pb2.OWNER_TYPE_USER, OwnerType.ORG: keyvault_pb2.OWNER_TYPE_ORG}
-
-
-def binding_to_proto(binding: Binding) -> keyvault_pb2.Binding:
-    return keyvault_pb2.Binding(
-        credential_id=binding.credential_id,
-        owner_type=_OWNER_TYPES[binding.owner_type],
-        owner_id=binding.owner_id,
-        provider=binding.provider,
-    )
 
 
 def decrypt_request(envelope: bytes, binding: Binding) -> keyvault_pb2.DecryptRequest:

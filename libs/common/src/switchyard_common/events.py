@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import nats.errors
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
@@ -14,6 +16,7 @@ __all__ = [
     "CREDENTIALS_STREAM",
     "INVALID_SUBJECT",
     "REVOKED_SUBJECT",
+    "close_connection",
     "ensure_credentials_stream",
     "publish_credential_invalid",
     "publish_revocation",
@@ -67,3 +70,14 @@ async def publish_credential_invalid(js: JetStreamContext, event: credentials_pb
     if not event.HasField("observed_at"):
         event.observed_at.FromDatetime(datetime.now(UTC))
     return await _publish(js, INVALID_SUBJECT, event.event_id, event.SerializeToString())
+
+
+async def close_connection(nc: NatsClient | None) -> None:
+    """Drain a connection on shutdown; drain() refuses one that is reconnecting (NATS down), so
+    that one is just closed."""
+    if nc is None or nc.is_closed:
+        return
+    try:
+        await nc.drain()
+    except nats.errors.Error:
+        await nc.close()

@@ -32,7 +32,12 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from switchyard.events.v1 import credentials_pb2
-from switchyard_common.events import CREDENTIALS_STREAM, REVOKED_SUBJECT, ensure_credentials_stream
+from switchyard_common.events import (
+    CREDENTIALS_STREAM,
+    REVOKED_SUBJECT,
+    close_connection,
+    ensure_credentials_stream,
+)
 
 __all__ = ["FeedStart", "RevocationFeed"]
 
@@ -129,12 +134,7 @@ class RevocationFeed:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._nc is not None and not self._nc.is_closed:
-            # drain() refuses a connection that is reconnecting (NATS down): just close it then.
-            try:
-                await self._nc.drain()
-            except nats.errors.Error:
-                await self._nc.close()
+        await close_connection(self._nc)
 
     async def _run(self) -> None:
         # nats-py reconnects an established connection by itself, but not a first connect: keep

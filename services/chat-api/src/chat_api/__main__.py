@@ -14,32 +14,21 @@ import signal
 import sys
 
 import uvicorn
-from sqlalchemy.exc import OperationalError
 
 from chat_api.core.config import Settings
-from chat_api.core.migrations import upgrade_head
 from chat_api.main import create_app
+from chat_api.migrate import DatabaseUnreachable, apply_migrations
 from switchyard_common.entrypoint import run_service
 from switchyard_common.logs import configure_logging
 
 logger = logging.getLogger("chat_api")
 
 
-class DatabaseUnreachable(Exception):
-    """Start-up could not reach the database; the message names no URL, so no password leaks."""
-
-
 def run() -> None:
     settings = Settings()  # type: ignore[call-arg]  # pydantic-settings fills required fields from env
     configure_logging("chat-api", settings.log_level)
     if settings.migrate_on_start:
-        logger.info("applying database migrations")
-        try:
-            upgrade_head(settings.database_url.get_secret_value())
-        except OperationalError as exc:
-            raise DatabaseUnreachable(
-                f"cannot migrate: database unreachable ({type(exc.orig).__name__})"
-            ) from None
+        apply_migrations(settings.database_url.get_secret_value())
     app = create_app(settings)
     _survive_the_stop_signal()
     uvicorn.run(

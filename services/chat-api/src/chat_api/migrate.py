@@ -14,7 +14,7 @@ from chat_api.core.migrations import upgrade_head
 from switchyard_common.entrypoint import run_service
 from switchyard_common.logs import configure_logging
 
-__all__ = ["MigrationSettings", "main"]
+__all__ = ["DatabaseUnreachable", "MigrationSettings", "apply_migrations", "main"]
 
 logger = logging.getLogger("chat_api.migrate")
 
@@ -32,16 +32,21 @@ class DatabaseUnreachable(Exception):
     """The database did not answer; the message names no URL, so no password leaks."""
 
 
-def run() -> None:
-    settings = MigrationSettings()  # type: ignore[call-arg]  # pydantic-settings fills it from env
-    configure_logging("chat-api-migrate", settings.log_level)
+def apply_migrations(database_url: str) -> None:
+    """Bring the schema to the newest revision; DatabaseUnreachable (naming no URL) if it can't."""
     logger.info("applying database migrations")
     try:
-        upgrade_head(settings.database_url.get_secret_value())
+        upgrade_head(database_url)
     except OperationalError as exc:
         raise DatabaseUnreachable(
             f"cannot migrate: database unreachable ({type(exc.orig).__name__})"
         ) from None
+
+
+def run() -> None:
+    settings = MigrationSettings()  # type: ignore[call-arg]  # pydantic-settings fills it from env
+    configure_logging("chat-api-migrate", settings.log_level)
+    apply_migrations(settings.database_url.get_secret_value())
     logger.info("database schema is at the newest revision")
 
 

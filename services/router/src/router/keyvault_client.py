@@ -13,7 +13,8 @@ import grpc
 from grpc import aio
 
 from switchyard.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
-from switchyard_common.envelope import Binding, OwnerType
+from switchyard_common.bindings import binding_message
+from switchyard_common.envelope import Binding
 from switchyard_common.mtls import TLSFiles, channel_credentials
 
 __all__ = [
@@ -28,7 +29,6 @@ __all__ = [
 # One message for every unusable credential: keyvault's refusal is uniform, so is ours.
 CREDENTIAL_UNUSABLE_MESSAGE = "the stored credential cannot be used (revoked, replaced or damaged)"
 
-_OWNER_TYPES = {OwnerType.USER: keyvault_pb2.OWNER_TYPE_USER, OwnerType.ORG: keyvault_pb2.OWNER_TYPE_ORG}
 logger = logging.getLogger(__name__)
 
 _UNUSABLE = frozenset({grpc.StatusCode.INVALID_ARGUMENT})
@@ -74,7 +74,7 @@ class KeyVaultClient:
 
     async def decrypt(self, envelope: bytes, binding: Binding) -> bytes:
         """The secret sealed in `envelope` for `binding`, or a KeyResolutionError."""
-        request = keyvault_pb2.DecryptRequest(envelope=envelope, binding=_binding_message(binding))
+        request = keyvault_pb2.DecryptRequest(envelope=envelope, binding=binding_message(binding))
         try:
             reply = await self._stub.Decrypt(request, timeout=self._timeout)
         except aio.AioRpcError as exc:
@@ -110,12 +110,3 @@ class KeyVaultClient:
             logger.error("%s", misconfigured)
             return misconfigured
         return KeyServiceUnavailable(f"{where} unavailable ({code.name}: {details or '-'})")
-
-
-def _binding_message(binding: Binding) -> keyvault_pb2.Binding:
-    return keyvault_pb2.Binding(
-        credential_id=binding.credential_id,
-        owner_type=_OWNER_TYPES[binding.owner_type],
-        owner_id=binding.owner_id,
-        provider=binding.provider,
-    )

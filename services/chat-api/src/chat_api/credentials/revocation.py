@@ -27,7 +27,7 @@ from chat_api.credentials.gate import CredentialGate
 from chat_api.credentials.models import Credential
 from chat_api.outbox import service as outbox
 from switchyard.events.v1 import credentials_pb2
-from switchyard.keyvault.v1 import keyvault_pb2
+from switchyard_common.bindings import OWNER_TYPE_MESSAGES
 from switchyard_common.envelope import Binding, OwnerType
 from switchyard_common.events import REVOKED_SUBJECT
 
@@ -48,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 PUBLISH_WITHIN_SECONDS = 2.0
-_OWNER_TYPES = {OwnerType.USER: keyvault_pb2.OWNER_TYPE_USER, OwnerType.ORG: keyvault_pb2.OWNER_TYPE_ORG}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +110,7 @@ def delete_and_announce(*, db_session: Session, credential: Credential, reason: 
     event = credentials_pb2.CredentialRevoked(
         event_id=uuid.uuid4().hex,
         credential_id=str(credential.id),
-        owner_type=_OWNER_TYPES[OwnerType(credential.owner_type)],
+        owner_type=OWNER_TYPE_MESSAGES[OwnerType(credential.owner_type)],
         owner_id=str(credential.owner_id),
         provider=credential.provider,
         reason=reason,

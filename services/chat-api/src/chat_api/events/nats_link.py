@@ -4,7 +4,6 @@ every user of JetStream asks for it at the moment it needs it (None while NATS i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import nats
@@ -12,7 +11,8 @@ import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from switchyard_common.events import ensure_credentials_stream
+from chat_api.core.tasks import cancel_and_wait
+from switchyard_common.events import close_connection, ensure_credentials_stream
 
 __all__ = ["NatsLink"]
 
@@ -46,15 +46,8 @@ class NatsLink:
         self._task = asyncio.create_task(self._connect_until_done(), name="chat-api-nats")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._nc is not None and not self._nc.is_closed:
-            try:
-                await self._nc.drain()
-            except nats.errors.Error:
-                await self._nc.close()
+        await cancel_and_wait(self._task)
+        await close_connection(self._nc)
 
     async def _connect_until_done(self) -> None:
         # nats-py reconnects an established connection by itself, but gives up on a first connect.

@@ -13,32 +13,23 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from chat_api.upstream.sealer import KeyServiceUnavailable
 from switchyard.keyvault.v1 import keyvault_pb2
 from switchyard.router.v1 import router_pb2, router_pb2_grpc
-from switchyard_common.envelope import Binding, OwnerType
+from switchyard_common.bindings import binding_message
+from switchyard_common.envelope import Binding
 from switchyard_common.mtls import TLSFiles, channel_credentials
 
 if TYPE_CHECKING:
     from switchyard.router.v1.router_pb2_grpc import RouterAsyncStub
 
-__all__ = ["RouterClient", "RouterUnavailable", "binding_message"]
+__all__ = ["RouterClient", "RouterUnavailable"]
 
 logger = logging.getLogger(__name__)
 
 # Reconnect quickly after a router restart instead of gRPC's default backoff of up to 120 s.
 _CHANNEL_OPTIONS = [("grpc.max_reconnect_backoff_ms", 2000)]
-_OWNER_TYPES = {OwnerType.USER: keyvault_pb2.OWNER_TYPE_USER, OwnerType.ORG: keyvault_pb2.OWNER_TYPE_ORG}
 
 
 class RouterUnavailable(Exception):
     """The router could not be reached or broke off; the message names no key and no envelope."""
-
-
-def binding_message(binding: Binding) -> keyvault_pb2.Binding:
-    return keyvault_pb2.Binding(
-        credential_id=binding.credential_id,
-        owner_type=_OWNER_TYPES[binding.owner_type],
-        owner_id=binding.owner_id,
-        provider=binding.provider,
-    )
 
 
 class RouterClient:
