@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -17,6 +18,7 @@ from chat_api.accounts.models import User
 from chat_api.core.columns import utcnow
 from chat_api.core.db import make_engine, make_sessionmaker
 from chat_api.credentials.models import Credential
+from chat_api.credentials.service import mark_invalid
 from chat_api.usage import writer as writer_module
 from chat_api.usage.models import QuotaCounter, UsageRecord
 from chat_api.usage.service import Completion, period_of
@@ -123,6 +125,34 @@ def test_a_flush_writes_every_row_and_sums_the_quota_once(sessions: sessionmaker
     writer.submit(_completion(alice, tokens=4))
     writer.flush()
     assert _quota(sessions, alice) == 34
+
+
+def test_a_success_that_started_before_a_rejection_does_not_reactivate_the_key(
+    sessions: sessionmaker[Session],
+) -> None:
+    # A chat through the key worked, then a later chat was rejected (401) and the key was marked
+    # invalid; the batched usage row of the earlier success lands only after that verdict.
+    bob = _user(sessions)
+    key = _key(sessions, bob, "active")
+    writer = UsageWriter(sessions=sessions, interval=60, max_rows=1000)
+    writer.submit(_completion(bob, source="user", key=key, ok=True))
+    with sessions() as db_session:
+        assert mark_invalid(db_session=db_session, credential_id=key)
+    writer.flush()
+    with sessions() as db_session:
+        row = db_session.get(Credential, key)
+        assert row is not None
+        assert row.status == "invalid"
+        assert row.last_used_at is not None
+
+    # A call that started after the verdict and worked does show the key works again.
+    time.sleep(0.02)  # its start (end - latency, 5 ms) comes after the verdict on the wall clock
+    writer.submit(_completion(bob, source="user", key=key, ok=True))
+    writer.flush()
+    with sessions() as db_session:
+        row = db_session.get(Credential, key)
+        assert row is not None
+        assert row.status == "active"
 
 
 def test_a_row_that_cannot_be_written_is_dropped_alone(sessions: sessionmaker[Session]) -> None:

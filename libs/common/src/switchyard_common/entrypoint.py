@@ -1,8 +1,10 @@
-"""`python -m <service>`: start-up failures become one clear line and exit code 2, never a traceback."""
+"""`python -m <service>`: start-up failures become one clear line and exit code 2, never a traceback;
+no process of a service ever dumps core."""
 
 from __future__ import annotations
 
 import asyncio
+import resource
 import signal
 import sys
 from collections.abc import Callable
@@ -11,13 +13,14 @@ from pydantic import ValidationError
 
 from switchyard_common.grpc_server import PortInUse
 
-__all__ = ["run_service", "wait_for_shutdown_signal"]
+__all__ = ["forbid_core_dumps", "run_service", "wait_for_shutdown_signal"]
 
 
 def run_service(
     service: str, env_prefix: str, run: Callable[[], None], *, clean_errors: tuple[type[Exception], ...] = ()
 ) -> int:
     """Run `run()`; configuration errors print `<service>: <what to fix>` to stderr."""
+    forbid_core_dumps()
     handled: tuple[type[Exception], ...] = (PortInUse, *clean_errors)
     try:
         run()
@@ -34,6 +37,18 @@ def run_service(
         print(f"{service}: cannot start: {detail}", file=sys.stderr)
         return 2
     return 0
+
+
+def forbid_core_dumps() -> None:
+    """A crash must not write this process's memory to disk: it holds provider keys in plaintext
+    (router, keyvault while it decrypts, chat-api while it seals), keyvault its RSA private keys."""
+    # 1 byte, not 0: below a page the kernel writes no core file, and for a core_pattern pipe a limit
+    # of exactly 1 makes it abort before the memory reaches the handler at all (with 0 it still pipes
+    # the dump and trusts the handler to drop it). Soft and hard, so nothing in the process raises it;
+    # a hard limit of 0 already set stays (raising it back to 1 would need a privilege).
+    _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    limit = 0 if hard == 0 else 1
+    resource.setrlimit(resource.RLIMIT_CORE, (limit, limit))
 
 
 async def wait_for_shutdown_signal(*, on_reload: Callable[[], None] | None = None) -> None:

@@ -31,6 +31,9 @@ class Credential(Base):
     hint: Mapped[str] = mapped_column(String(32))
     envelope: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # When a verdict (verify, a provider's rejection) last set `status`: usage recorded later from a
+    # call that started before it must not overrule it (see usage.service._mark_keys_used).
+    status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     fallback_to_platform: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[Timestamp]
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

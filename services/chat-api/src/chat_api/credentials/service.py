@@ -118,7 +118,7 @@ def mark_invalid(*, db_session: Session, credential_id: uuid.UUID) -> bool:
     changed = db_session.execute(
         update(Credential)
         .where(Credential.id == credential_id)
-        .values(status="invalid")
+        .values(status="invalid", status_at=utcnow())
         .returning(Credential.id)
     ).first()
     db_session.commit()
@@ -245,7 +245,7 @@ async def verify(
     finally:
         await in_thread(lease.release)
     status = {"valid": "active", "rejected": "invalid"}.get(verdict)
-    values = {"status": status} if status is not None else {}
+    values = {"status": status, "status_at": utcnow()} if status is not None else {}
     row = await in_thread(_change, db_session=db_session, owner=owner, key_id=key_id, values=values)
     logger.info("credential %s (%s) verified: %s", row.id, row.provider, verdict)
     return VerifyResult(verdict=verdict, message=message, key=key_read(row))

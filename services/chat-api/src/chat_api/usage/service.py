@@ -6,11 +6,11 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -99,20 +99,32 @@ def _add_platform_tokens(db_session: Session, spent: Mapping[tuple[uuid.UUID, st
 
 
 def _mark_keys_used(db_session: Session, completions: Sequence[tuple[Completion, datetime]]) -> None:
-    used: dict[uuid.UUID, tuple[datetime, bool]] = {}
+    # Per key: the last time it was used, and the latest start of a call through it that worked.
+    used: dict[uuid.UUID, tuple[datetime, datetime | None]] = {}
     for completion, at in completions:
         if completion.credential_id is not None:
-            last, worked = used.get(completion.credential_id, (at, False))
-            used[completion.credential_id] = (max(last, at), worked or completion.succeeded)
+            last, worked = used.get(completion.credential_id, (at, None))
+            if completion.succeeded:
+                started = at - timedelta(milliseconds=completion.latency_ms)
+                worked = started if worked is None else max(worked, started)
+            used[completion.credential_id] = (max(last, at), worked)
     credentials = _table(Credential)
-    for worked in (True, False):
-        rows = [{"key": c, "used": at} for c, (at, ok) in sorted(used.items()) if ok is worked]
+    for reactivate in (True, False):
+        rows = [
+            {"key": key, "used": at, "worked": worked}
+            for key, (at, worked) in sorted(used.items())
+            if (worked is not None) is reactivate
+        ]
         if not rows:
             continue
         values: dict[str, object] = {"last_used_at": bindparam("used")}
-        if worked:
-            # The key just worked, so an earlier "invalid" verdict no longer holds.
-            values["status"] = "active"
+        if reactivate:
+            # The key worked, so an earlier "invalid" verdict no longer holds — but only a call that
+            # started after the verdict says so: this batch may land after a later rejection.
+            verdict_older = or_(
+                credentials.c.status_at.is_(None), credentials.c.status_at < bindparam("worked")
+            )
+            values["status"] = case((verdict_older, "active"), else_=credentials.c.status)
         statement = update(credentials).where(credentials.c.id == bindparam("key")).values(values)
         db_session.execute(statement, rows)
 
