@@ -30,31 +30,25 @@ import json
 import math
 import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
 import httpx
 import nats
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from grpc import aio
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from httpx_sse import EventSource
-from procstats import CLOCK_TICKS, cpu_seconds, free_port  # bench/ is on sys.path: it is the script's folder
+from processes import BenchError, Processes, interruptible
+from procstats import CLOCK_TICKS, cpu_seconds  # bench/ is on sys.path: it is the script's folder
+from router_stack import RouterStack, start_routers, start_services
 
-from keyvault.keys import generate_key
 from router.config import Settings as RouterSettings
 from router.providers.http import USER_AGENT  # sent on the direct path too
 from switchyard.events.v1 import credentials_pb2
@@ -62,14 +56,10 @@ from switchyard.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
 from switchyard.router.v1 import router_pb2, router_pb2_grpc
 from switchyard_common.envelope import Binding, OwnerType, seal
 from switchyard_common.events import ensure_credentials_stream, publish_revocation
-from switchyard_common.mtls import TLSFiles, channel_credentials
-from switchyard_dev.pki import ensure_dev_pki
+from switchyard_common.mtls import channel_credentials
 
 if TYPE_CHECKING:
     from switchyard.router.v1.router_pb2_grpc import RouterAsyncStub
-
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 
 MODEL = "openai/gpt-4o-mini"  # catalog id; the router sends provider_model to the simulator
 PROVIDER_MODEL = "gpt-4o-mini"
@@ -77,12 +67,7 @@ PROVIDER = "openai"
 # Ten words: the simulator echoes them as an 11-token reply, one SSE chunk per token.
 PROMPT = "Please summarise these meeting notes in three short plain points"
 KEY_CACHE_TTL = float(RouterSettings.model_fields["key_cache_ttl_seconds"].default)  # left at its default
-CAUGHT_UP = "revocation feed caught up"  # router log line: the key cache is in use from here on
 CALL_TIMEOUT = 30.0
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 # --- processes ---------------------------------------------------------------------------------------
@@ -95,222 +80,12 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
-def clean_env(**values: str) -> dict[str, str]:
-    """This environment without stray ROUTER_/KEYVAULT_ settings, plus `values`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROUTER_", "KEYVAULT_"))}
-    return {**env, **values}
-
-
-class LogWatch:
-    """Reads a router's JSON log lines (stderr) on a thread: readiness, warnings, the last lines."""
-
-    def __init__(self, stream: IO[bytes]) -> None:
-        self.caught_up = threading.Event()
-        self.tail: deque[str] = deque(maxlen=30)
-        self.warnings: list[str] = []
-        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _read(self, stream: IO[bytes]) -> None:
-        for raw in stream:
-            line = raw.decode("utf-8", "replace").rstrip()
-            self.tail.append(line)
-            if CAUGHT_UP in line:
-                self.caught_up.set()
-            try:
-                level = json.loads(line).get("level")
-            except (ValueError, AttributeError):
-                level = None
-            if level in ("WARNING", "ERROR", "CRITICAL"):
-                self.warnings.append(line)
-
-
-class Processes:
-    """Every child this bench starts; `stop_all` terminates them newest first, then kills stragglers."""
-
-    def __init__(self) -> None:
-        self._children: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(
-        self,
-        name: str,
-        argv: Sequence[str],
-        *,
-        env: dict[str, str] | None = None,
-        stdout: int | IO[bytes] | None = subprocess.DEVNULL,
-        stderr: int | IO[bytes] | None = None,
-    ) -> subprocess.Popen[bytes]:
-        # A session of its own: Ctrl-C reaches only this bench, which then stops its children in order
-        # (routers before keyvault before NATS) instead of all of them dying under a running measurement.
-        child = subprocess.Popen(
-            list(argv), env=env, cwd=REPO, stdout=stdout, stderr=stderr, start_new_session=True
-        )
-        self._children.append((name, child))
-        return child
-
-    def stop_all(self) -> None:
-        """Newest first (routers before keyvault before NATS), so none logs its dependencies vanishing."""
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not orphan any
-        try:
-            self._stop_all()
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-    def _stop_all(self) -> None:
-        while self._children:
-            name, child = self._children.pop()
-            if child.poll() is None:
-                child.terminate()
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                print(f"{name} (pid {child.pid}) ignored SIGTERM; killing it", file=sys.stderr)
-                child.kill()
-                child.wait()
-
-
-def wait_until(
-    what: str,
-    ready: Callable[[], bool],
-    child: subprocess.Popen[bytes],
-    timeout: float,
-    log: Path | None = None,
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        failure = None
-        if child.poll() is not None:
-            failure = f"{what} exited with status {child.returncode} during start-up"
-        elif time.monotonic() > deadline:
-            failure = f"{what} was not ready after {timeout:.0f}s"
-        if failure is not None:
-            if log is not None and log.exists():
-                print("\n".join(log.read_text(errors="replace").splitlines()[-30:]), file=sys.stderr)
-            raise BenchError(failure)
-        time.sleep(0.05)
-
-
-def grpc_serving(port: int) -> bool:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-
-def http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-@dataclass
-class Stack:
-    work: Path
-    nats_url: str
-    keyvault_port: int
-    sim_url: str
-    audit: Path
-    chat_api: TLSFiles
-    router_ports: list[int]
-    pids: dict[str, int]  # process name → pid, for CPU accounting
-    logs: list[LogWatch]
-
-
-def start_stack(procs: Processes, work: Path, *, routers: int, bits: int) -> Stack:
-    pki = work / "pki"
-    ensure_dev_pki(pki)
-    generate_key(work / "keys", bits=bits)
-    nats_port, keyvault_port, keyvault_health, sim_port = free_port(), free_port(), free_port(), free_port()
-    nats_url = f"nats://127.0.0.1:{nats_port}"
-    audit = work / "audit.jsonl"
-    nats_server = procs.start(
-        "nats-server",
-        [str(BIN / "nats-server"), "-a", "127.0.0.1", "-p", str(nats_port), "-js", "-sd", str(work / "nats")],
-        stderr=subprocess.DEVNULL,
-    )
-    keyvault = procs.start(
-        "keyvault",
-        [str(BIN / "python"), "-m", "keyvault"],
-        env=clean_env(
-            KEYVAULT_PORT=str(keyvault_port),
-            KEYVAULT_HEALTH_PORT=str(keyvault_health),
-            KEYVAULT_KEYS_DIR=str(work / "keys"),
-            KEYVAULT_NATS_URL=nats_url,
-            KEYVAULT_TLS_CA_FILE=str(pki / "ca.pem"),
-            KEYVAULT_TLS_CERT_FILE=str(pki / "keyvault.pem"),
-            KEYVAULT_TLS_KEY_FILE=str(pki / "keyvault-key.pem"),
-            KEYVAULT_AUDIT_SINK=str(audit),
-            KEYVAULT_LOG_LEVEL="WARNING",
-        ),
-    )
-    # The simulator's output goes to a file: an interrupted run makes it log every dropped request.
-    sim_log = work / "simulator.log"
-    with sim_log.open("wb") as sim_out:
-        sim = procs.start(
-            "provider simulator",
-            [str(BIN / "python"), "-m", "tests.support.provider_sim", "--port", str(sim_port)],
-            stdout=sim_out,
-            stderr=subprocess.STDOUT,
-        )
-    sim_url = f"http://127.0.0.1:{sim_port}"
-    wait_until("keyvault", lambda: grpc_serving(keyvault_health), keyvault, timeout=60)
-    wait_until("provider simulator", lambda: http_ok(f"{sim_url}/_sim/calls"), sim, timeout=60, log=sim_log)
-
-    router_ports = [free_port() for _ in range(routers)]
-    base_urls = {
-        f"ROUTER_{name.upper()}_BASE_URL": f"{sim_url}/{name}/v1"
-        for name in ("openai", "mistral", "groq", "deepseek", "xai", "together", "openrouter")
-    }
-    base_urls |= {
-        "ROUTER_ANTHROPIC_BASE_URL": f"{sim_url}/anthropic",
-        "ROUTER_GOOGLE_BASE_URL": f"{sim_url}/google",
-    }
-    pids = {"nats": nats_server.pid, "keyvault": keyvault.pid, "simulator": sim.pid, "client": os.getpid()}
-    logs: list[LogWatch] = []
-    children: list[subprocess.Popen[bytes]] = []
-    for number, port in enumerate(router_ports, start=1):
-        child = procs.start(
-            f"router {number}",
-            [str(BIN / "python"), "-m", "router"],
-            env=clean_env(
-                ROUTER_HOST="127.0.0.1",
-                ROUTER_PORT=str(port),
-                ROUTER_HEALTH_PORT="0",
-                ROUTER_KEYVAULT_ADDRESS=f"localhost:{keyvault_port}",
-                ROUTER_NATS_URL=nats_url,
-                ROUTER_TLS_CA_FILE=str(pki / "ca.pem"),
-                ROUTER_TLS_CERT_FILE=str(pki / "router.pem"),
-                ROUTER_TLS_KEY_FILE=str(pki / "router-key.pem"),
-                ROUTER_LOG_LEVEL="INFO",  # the "caught up" line is INFO; per-request lines only on failure
-                ROUTER_SHUTDOWN_GRACE_SECONDS="0",
-                **base_urls,
-            ),
-            stderr=subprocess.PIPE,
-        )
-        assert child.stderr is not None
-        logs.append(LogWatch(child.stderr))
-        children.append(child)
-        pids[f"router {number}"] = child.pid
-    for number, (child, log) in enumerate(zip(children, logs, strict=True), start=1):
-        try:
-            wait_until(f"router {number}", log.caught_up.is_set, child, timeout=60)
-        except BenchError:
-            print("\n".join(log.tail), file=sys.stderr)
-            raise
-    return Stack(
-        work=work,
-        nats_url=nats_url,
-        keyvault_port=keyvault_port,
-        sim_url=sim_url,
-        audit=audit,
-        chat_api=TLSFiles(ca=pki / "ca.pem", cert=pki / "chat-api.pem", key=pki / "chat-api-key.pem"),
-        router_ports=router_ports,
-        pids=pids,
-        logs=logs,
-    )
+def start_stack(procs: Processes, work: Path, *, routers: int, bits: int) -> RouterStack:
+    """The router stack, with this process (the client) accounted for before the routers."""
+    stack = start_services(procs, work, bits=bits)
+    stack.pids["client"] = os.getpid()
+    start_routers(procs, stack, routers)
+    return stack
 
 
 # --- accounting --------------------------------------------------------------------------------------
@@ -335,7 +110,7 @@ class Snapshot:
     decrypts: int
 
     @classmethod
-    def take(cls, stack: Stack) -> Snapshot:
+    def take(cls, stack: RouterStack) -> Snapshot:
         return cls(
             wall=time.perf_counter(),
             cpu={name: cpu_seconds(pid) for name, pid in stack.pids.items()},
@@ -571,7 +346,7 @@ class Scenario:
 
 
 async def measure(
-    stack: Stack,
+    stack: RouterStack,
     label: str,
     ops: Mapping[str, Callable[[], Awaitable[float]]],
     *,
@@ -682,7 +457,7 @@ async def poll_until_refused(
 
 
 async def revocation_trials(
-    stack: Stack,
+    stack: RouterStack,
     stubs: list[RouterAsyncStub],
     public_key: rsa.RSAPublicKey,
     kid: int,
@@ -777,8 +552,8 @@ class Figures:
     run_seconds: float = 0.0
 
 
-async def run(stack: Stack, args: argparse.Namespace) -> Figures:
-    credentials = channel_credentials(stack.chat_api)
+async def run(stack: RouterStack, args: argparse.Namespace) -> Figures:
+    credentials = channel_credentials(stack.chat_api_tls)
     async with aio.secure_channel(f"localhost:{stack.keyvault_port}", credentials) as vault_channel:
         public = await keyvault_pb2_grpc.KeyVaultStub(vault_channel).GetPublicKey(
             keyvault_pb2.GetPublicKeyRequest()
@@ -853,7 +628,7 @@ async def run(stack: Stack, args: argparse.Namespace) -> Figures:
         await shared.aclose()
         for channel in channels:
             await channel.close(None)
-    warnings = [line for log in stack.logs for line in log.warnings]  # before anything is stopped
+    warnings = [line for watch in stack.watches for line in watch.warnings]  # before anything is stopped
     return Figures(
         scenarios, propagations, polling_decrypts, warming_decrypts, problems, revocation_window, warnings
     )
@@ -866,7 +641,16 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:8.2f}"
 
 
-def report(figures: Figures, stack: Stack, args: argparse.Namespace) -> None:
+def report_end(warnings: Sequence[str], run_seconds: float, *, during: str = "") -> None:
+    """A report's last lines: the routers' warning/error lines (count, the last five), the run's length."""
+    if warnings:
+        print(f"router logs: {len(warnings)} warning/error lines{during}, the last ones:")
+        for line in warnings[-5:]:
+            print(f"  {line}")
+    print(f"whole bench: {run_seconds:.0f} s")
+
+
+def report(figures: Figures, stack: RouterStack, args: argparse.Namespace) -> None:
     cores = os.cpu_count() or 0
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     model = next(
@@ -1002,31 +786,7 @@ def report(figures: Figures, stack: Stack, args: argparse.Namespace) -> None:
         f" {everything.others_cores():.2f} of {cores} cores during the latency windows and"
         f" {figures.revocation_window.others_cores():.2f} during the revocation trials"
     )
-    if figures.router_warnings:
-        out(
-            f"router logs: {len(figures.router_warnings)} warning/error lines while measuring, the last ones:"
-        )
-        for line in figures.router_warnings[-5:]:
-            out(f"  {line}")
-    out(f"whole bench: {figures.run_seconds:.0f} s")
-
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    # Handled like Ctrl-C: asyncio.run cancels the measurement and raises KeyboardInterrupt.
-    signal.raise_signal(signal.SIGINT)
-
-
-@contextlib.contextmanager
-def interruptible() -> Iterator[None]:
-    """SIGINT raises KeyboardInterrupt even if this process was started with it ignored (`cmd &`),
-    and SIGTERM does the same as SIGINT."""
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
-    previous_term = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous_term)
-        signal.signal(signal.SIGINT, previous_int)
+    report_end(figures.router_warnings, figures.run_seconds, during=" while measuring")
 
 
 def main() -> int:

@@ -4,6 +4,9 @@
 # PostgreSQL, platform access and a user's own key), through LiteLLM's proxy and through Portkey's
 # gateway, interleaved in one bench.py run; then prints our targets as ratios to the peers.
 #   CONC=1,8,32 DURATION=10 WARMUP=2 REPS=3 OUT=test-output/bench-gateway bench/gateway/run.sh
+# FLOOR=1 adds bench/gateway/floor.py: the bare hops of our architecture (a lower bound for us) and
+# the edge alone without the gRPC hop (floor-direct);
+# STACK=0 leaves the Switchyard stack out, LITELLM=0 LiteLLM; MODES=nonstream measures non-streaming only.
 # Needs `make bench-setup` once (wrk, nginx+lua, LiteLLM and Portkey outside the repo).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -12,7 +15,8 @@ PY="$ROOT/.venv/bin/python"
 CONC="${CONC:-1,8,32}"; DURATION="${DURATION:-10}"; WARMUP="${WARMUP:-2}"; REPS="${REPS:-3}"
 OUT="${OUT:-$ROOT/test-output/bench-gateway}"
 LITELLM_VENV="${LITELLM_VENV:-/tmp/litellm-venv}"; PORTKEY_DIR="${PORTKEY_DIR:-/tmp/portkey}"
-MODEL="${MODEL:-openai/gpt-5.4-mini}"
+MODEL="${MODEL:-openai/gpt-5.4-mini}"; MODES="${MODES:-nonstream,stream}"
+FLOOR="${FLOOR:-0}"; STACK="${STACK:-1}"; LITELLM="${LITELLM:-1}"
 MASTER_KEY=sk-bench-master-key; UPSTREAM_KEY=fake-upstream-key
 
 [ -d "$HARNESS" ] || { echo "bench: the shared harness is not at $HARNESS" >&2; exit 2; }
@@ -29,17 +33,30 @@ UP=$(PORT=18080 CPUS=0 DELAY_MS=0 "$HARNESS/upstream/start_upstream.sh"); PIDS+=
 TARGETS=(--target "direct|http://127.0.0.1:18080/v1|any-token")
 PIDARGS=(--pid "direct=$UP")
 
-# Our whole process tree (database included) on CPU 1, as each peer gets CPU 1.
-mkfifo "$OUT.fifo" 2>/dev/null || { mkdir -p "$(dirname "$OUT")"; rm -f "$OUT.fifo"; mkfifo "$OUT.fifo"; }
-taskset -c 1 "$PY" "$ROOT/bench/gateway/stack.py" --upstream http://127.0.0.1:18080/v1 >"$OUT.fifo" &
-STACK=$!; PIDS=("$STACK" "${PIDS[@]}")
-read -r LINE <"$OUT.fifo"; rm -f "$OUT.fifo"
+# Each tree of ours (database included) on CPU 1, as each peer gets CPU 1.
+start_tree() {  # start_tree SCRIPT ARGS... → LINE = the JSON line it prints when ready
+  mkdir -p "$(dirname "$OUT")"; rm -f "$OUT.fifo"; mkfifo "$OUT.fifo"
+  taskset -c 1 "$PY" "$@" >"$OUT.fifo" &
+  TREE=$!; PIDS=("$TREE" "${PIDS[@]}")
+  read -r LINE <"$OUT.fifo"; rm -f "$OUT.fifo"
+}
 field() { "$PY" -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$LINE" "$1"; }
-BASE="$(field base_url)/v1"
-TARGETS+=(--target "switchyard|$BASE|$(field platform_token)|$MODEL" --target "switchyard-byok|$BASE|$(field byok_token)|$MODEL")
-PIDARGS+=(--pid "switchyard=$STACK" --pid "switchyard-byok=$STACK")
+COMPARE=()
+if [ "$STACK" = 1 ]; then
+  start_tree "$ROOT/bench/gateway/stack.py" --upstream http://127.0.0.1:18080/v1
+  BASE="$(field base_url)/v1"
+  TARGETS+=(--target "switchyard|$BASE|$(field platform_token)|$MODEL" --target "switchyard-byok|$BASE|$(field byok_token)|$MODEL")
+  PIDARGS+=(--pid "switchyard=$TREE" --pid "switchyard-byok=$TREE"); COMPARE+=(switchyard switchyard-byok)
+fi
+if [ "$FLOOR" = 1 ]; then
+  start_tree "$ROOT/bench/gateway/floor.py" --upstream http://127.0.0.1:18080/v1
+  TARGETS+=(--target "floor|$(field base_url)/v1|$UPSTREAM_KEY|$MODEL"); PIDARGS+=(--pid "floor=$TREE"); COMPARE+=(floor)
+  start_tree "$ROOT/bench/gateway/floor.py" --upstream http://127.0.0.1:18080/v1 --direct
+  TARGETS+=(--target "floor-direct|$(field base_url)/v1|$UPSTREAM_KEY|$MODEL"); PIDARGS+=(--pid "floor-direct=$TREE"); COMPARE+=(floor-direct)
+fi
 
-if [ -x "$LITELLM_VENV/bin/litellm" ]; then
+if [ "$LITELLM" = 0 ]; then :
+elif [ -x "$LITELLM_VENV/bin/litellm" ]; then
   LL=$(VENV="$LITELLM_VENV" PORT=4000 CPUS=1 MASTER_KEY="$MASTER_KEY" UPSTREAM_KEY="$UPSTREAM_KEY" \
        UPSTREAM=http://127.0.0.1:18080/v1 UPSTREAM_PACED=http://127.0.0.1:18080/v1 "$HARNESS/litellm/start_litellm.sh")
   PIDS+=("$LL"); TARGETS+=(--target "litellm|http://127.0.0.1:4000/v1|$MASTER_KEY"); PIDARGS+=(--pid "litellm=$LL")
@@ -51,5 +68,5 @@ if [ -d "$PORTKEY_DIR/node_modules/@portkey-ai/gateway" ]; then
 else echo "bench: Portkey not installed (make bench-setup); measuring without it" >&2; fi
 
 "$PY" "$HARNESS/bench.py" --conc "$CONC" --duration "$DURATION" --warmup "$WARMUP" --reps "$REPS" \
-  --loadgen-cpus 0 --out "$OUT" "${TARGETS[@]}" "${PIDARGS[@]}"
-"$PY" "$ROOT/bench/gateway/compare.py" "$OUT/runs.json" switchyard switchyard-byok | tee "$OUT/targets.md"
+  --modes "$MODES" --loadgen-cpus 0 --out "$OUT" "${TARGETS[@]}" "${PIDARGS[@]}"
+"$PY" "$ROOT/bench/gateway/compare.py" "$OUT/runs.json" "${COMPARE[@]}" | tee "$OUT/targets.md"

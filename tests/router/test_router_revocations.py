@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -207,7 +208,9 @@ async def test_revocation_over_nats_purges_the_cache(
     keyvault: RunningKeyVault,
     envelopes: Callable[..., Awaitable[dict[str, bytes]]],
     record_property: Callable[[str, object], None],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="router.revocations")
     sealed = await envelopes("cred-revoked", "cred-kept")
     async with following(cache, nats_server.url) as sync:
         await wait_for(lambda: sync.healthy, within=PROPAGATION_BOUND_SECONDS, what="feed caught up")
@@ -233,6 +236,9 @@ async def test_revocation_over_nats_purges_the_cache(
         record_property("router_purge_after_ack_ms", round((purged - acked) * 1000, 1))
 
         assert len(cache) == 1
+        # The observable purge (operators, `make bench-revocation`): the credential id, nothing more.
+        purges = [r for r in caplog.records if r.getMessage() == "credential purged"]
+        assert [getattr(r, "credential_id", None) for r in purges] == ["cred-revoked"]
         calls = decrypt_calls(keyvault.audit_path)
         with pytest.raises(CredentialUnusable):
             await cache.get(binding("cred-revoked"), sealed["cred-revoked"])

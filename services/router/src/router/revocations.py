@@ -68,6 +68,9 @@ class RevocationSync:
 
     async def _revoked(self, credential_id: str) -> None:
         self._cache.purge(credential_id)
+        # The id only, never key material: tells an operator (and `make bench-revocation`) the moment
+        # this replica stopped serving the credential.
+        logger.info("credential purged", extra={"credential_id": credential_id})
 
     async def _caught_up(self) -> None:
         self._cache.bypass = False
