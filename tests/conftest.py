@@ -31,6 +31,9 @@ from tests.support.provider_sim import ProviderSimulator
 from tests.support.router import RunningRouter, router_settings
 from tests.support.teardown import bounded
 
+# The process-stack fixtures (database, launch_stack, process_stack) of tests/faults, load and leaks.
+pytest_plugins = ["tests.support.process_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def test_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from sqlalchemy import make_url
 
-from tests.faults.conftest import Database, LaunchStack
 from tests.support.chat_api import User, provider_key
+from tests.support.process_fixtures import Database, LaunchStack
 from tests.support.process_stack import ProcessStack
 from tests.support.service_processes import eventually
 from tests.support.tcp_proxy import TcpProxy

@@ -13,8 +13,8 @@ import asyncio
 import httpx
 import pytest
 
-from tests.faults.conftest import LaunchStack
 from tests.support.chat_api import User, provider_key
+from tests.support.process_fixtures import LaunchStack
 from tests.support.process_stack import ProcessStack
 from tests.support.service_processes import ServiceProcess, eventually
 

@@ -992,20 +992,54 @@ async def test_paced_stream(sim: ProviderSimulator, http: httpx.AsyncClient) -> 
 
 
 async def test_many_concurrent_paced_streams(sim: ProviderSimulator) -> None:
+    # Paced streams are served side by side, not one after another: all 200 are open at once (each
+    # waits after its first paced event until released), then every one completes.
     url, headers, body = generate_request(sim, "openai", stream=True)
-    sim.fail_next("openai", paced_stream_interval=0.02, times=None)
+    sim.fail_next("openai", paced_stream_interval=0.02, hold_after_events=1, times=None)
     limits = httpx.Limits(max_connections=200)
-    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
 
         async def one() -> str:
             response = await client.post(url, headers=headers, json=body)
             return response.text
 
-        started = time.monotonic()
-        texts = await asyncio.gather(*(one() for _ in range(200)))
-        elapsed = time.monotonic() - started
+        streams = [asyncio.create_task(one()) for _ in range(200)]
+        await eventually_held(sim, 200)
+        assert not any(stream.done() for stream in streams)
+        assert sim.release_held() == 200
+        texts = await asyncio.gather(*streams)
     assert all(text.endswith("data: [DONE]\n\n") for text in texts)
-    assert elapsed < 5
+
+
+async def eventually_held(sim: ProviderSimulator, streams: int, *, timeout: float = 30.0) -> None:
+    """Wait until `streams` streams are held (a generous bound: a loaded machine is slow, not wrong)."""
+    deadline = time.monotonic() + timeout
+    while sim.held < streams:
+        assert time.monotonic() < deadline, f"only {sim.held} of {streams} streams open at once"
+        await asyncio.sleep(0.01)
+
+
+async def test_held_streams_wait_for_release(sim: ProviderSimulator) -> None:
+    url, headers, body = generate_request(sim, "openai", stream=True)
+    sim.fail_next("openai", hold_after_events=2, times=3)
+    async with httpx.AsyncClient(timeout=5) as client:
+
+        async def one() -> str:
+            response = await client.post(url, headers=headers, json=body)
+            return response.text
+
+        streams = [asyncio.create_task(one()) for _ in range(3)]
+        while sim.held < 3:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        assert not any(stream.done() for stream in streams)
+        assert sim.held == 3
+        assert sim.release_held() == 3
+        texts = await asyncio.gather(*streams)
+        assert sim.held == 0
+        assert all(sse_events(text)[-1] == (None, "[DONE]") for text in texts)
+        unheld = await one()  # the fault is used up: nothing waits
+        assert sse_events(unheld)[-1] == (None, "[DONE]")
 
 
 async def test_stop_ends_stalled_streams_promptly() -> None:

@@ -26,12 +26,13 @@ the reply with finish reason ``length`` / ``max_tokens`` / ``MAX_TOKENS``; stop 
 Faults are scripted per provider with ``ProviderSimulator.fail_next`` (error statuses with the
 provider's real error body, ``retry_after``, ``echo_key``, ``delay_first_byte``,
 ``stall_after_events``, ``truncate_after_events``, ``not_json``, ``huge_body_bytes``,
-``paced_stream_interval``). Every request is recorded as a ``RecordedCall``.
+``paced_stream_interval``, ``hold_after_events`` with ``release_held``). Every request is recorded
+as a ``RecordedCall``.
 
 Run standalone for manual use or out-of-process load tests:
 ``python -m tests.support.provider_sim --port 8900``; script it over HTTP with ``POST /_sim/fail_next``
 (``{"provider": ..., <fail_next keyword arguments>}``), ``POST /_sim/clear_faults``,
-``POST /_sim/valid_keys``, ``POST /_sim/reset`` and ``GET /_sim/calls``.
+``POST /_sim/valid_keys``, ``POST /_sim/reset``, ``POST /_sim/release_held`` and ``GET /_sim/calls``.
 """
 
 from tests.support.provider_sim._text import count_tokens, reply_text, tokens_of

@@ -97,6 +97,7 @@ class Fault:
     not_json: bool = False
     huge_body_bytes: int | None = None
     paced_stream_interval: float = 0.0
+    hold_after_events: int | None = None
     endpoint: Endpoint = "generate"
     remaining: int | None = 1
     hits: int = 0
@@ -104,7 +105,10 @@ class Fault:
     @property
     def waits(self) -> bool:
         return (
-            self.delay_first_byte > 0 or self.stall_after_events is not None or self.paced_stream_interval > 0
+            self.delay_first_byte > 0
+            or self.stall_after_events is not None
+            or self.paced_stream_interval > 0
+            or self.hold_after_events is not None
         )
 
 
@@ -155,7 +159,7 @@ async def _watch_disconnect(receive: Receive, stop: asyncio.Event, reply: _Reply
 
 
 class _Reply:
-    """An ASGI response that can misbehave: late first byte, stalls, truncation, pacing."""
+    """An ASGI response that can misbehave: late first byte, stalls, truncation, pacing, holds."""
 
     __slots__ = ("body", "call", "complete", "fault", "frames", "headers", "sim", "status")
 
@@ -262,6 +266,10 @@ class _Reply:
         await self._start(send, None)
         pace = fault.paced_stream_interval
         for i in range(limit):
+            if i == fault.hold_after_events and await self.sim._hold(stop):
+                if not self.sim._closing:
+                    return
+                break
             if i and pace > 0:
                 # A plain sleep is cheaper than racing `stop` (this runs for every event of every paced
                 # stream in load tests); a disconnect or shutdown is noticed within one interval.
@@ -295,6 +303,8 @@ class ProviderSimulator:
         self._closing = False
         self._stops: set[asyncio.Event] = set()
         self._in_flight = 0
+        self._release = asyncio.Event()  # replaced by each `release_held`
+        self._held = 0
         self._calls: list[RecordedCall] = []
         self._violations: list[str] = []
         self._faults: dict[str, deque[Fault]] = {}
@@ -416,6 +426,31 @@ class ProviderSimulator:
         return self._in_flight
 
     @property
+    def held(self) -> int:
+        """Streams waiting at their `hold_after_events` point for `release_held`."""
+        return self._held
+
+    def release_held(self) -> int:
+        """Let every held stream go on (how many there were); streams held later wait for the next call."""
+        held = self._held
+        self._release.set()
+        self._release = asyncio.Event()
+        return held
+
+    async def _hold(self, stop: asyncio.Event) -> bool:
+        """Wait for `release_held`; True when `stop` (a disconnect, or shutdown) came first."""
+        release = self._release
+        self._held += 1
+        waiters = [asyncio.ensure_future(release.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._held -= 1
+            for waiter in waiters:
+                waiter.cancel()
+        return stop.is_set()
+
+    @property
     def violations(self) -> list[str]:
         """Protocol misuse observed, e.g. an API key in a URL query string. Tests assert it stays empty."""
         return list(self._violations)
@@ -471,6 +506,7 @@ class ProviderSimulator:
         not_json: bool = False,
         huge_body_bytes: int | None = None,
         paced_stream_interval: float = 0.0,
+        hold_after_events: int | None = None,
         endpoint: Endpoint = "generate",
     ) -> Fault:
         """Script the next `times` calls to `provider` (None: every call until `clear_faults`).
@@ -491,6 +527,9 @@ class ProviderSimulator:
         - `not_json`: HTTP `status` (default 200) with an HTML page instead of JSON.
         - `huge_body_bytes`: the reply text (or, with `status`, the error message) is that many bytes.
         - `paced_stream_interval`: seconds between stream events.
+        - `hold_after_events`: a stream sends that many events, then waits until `release_held()`
+          (or the client disconnects) before the rest; `held` counts the streams waiting. Load tests
+          use it to have every stream open at the same moment.
         """
         _check_provider(provider)
         if times is not None and times < 1:
@@ -506,6 +545,7 @@ class ProviderSimulator:
             not_json=not_json,
             huge_body_bytes=huge_body_bytes,
             paced_stream_interval=paced_stream_interval,
+            hold_after_events=hold_after_events,
             endpoint=endpoint,
             remaining=times,
         )
@@ -541,7 +581,8 @@ class ProviderSimulator:
 
         ``POST /_sim/fail_next`` with ``{"provider": ..., <fail_next keyword arguments>}``;
         ``POST /_sim/clear_faults`` with ``{"provider": ...}`` or ``{}``; ``POST /_sim/valid_keys``
-        with ``{"provider": ..., "keys": [...] | null}``; ``POST /_sim/reset``; ``GET /_sim/calls``.
+        with ``{"provider": ..., "keys": [...] | null}``; ``POST /_sim/reset``;
+        ``POST /_sim/release_held``; ``GET /_sim/calls``.
         """
         command = request.path_params["command"]
         args: Any = await request.json() if request.method == "POST" and await request.body() else {}
@@ -557,6 +598,8 @@ class ProviderSimulator:
                 self.set_valid_keys(args["provider"], args.get("keys"))
             elif command == "reset" and request.method == "POST":
                 self.reset()
+            elif command == "release_held" and request.method == "POST":
+                return JSONResponse({"released": self.release_held()})
             elif command == "calls" and request.method == "GET":
                 return JSONResponse(
                     {"calls": [asdict(call) for call in self._calls], "violations": self._violations}

@@ -35,6 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         connect_timeout=settings.database_connect_timeout_seconds,
+        pool_timeout=settings.database_pool_timeout_seconds,
     )
     sessions = make_sessionmaker(engine)
 

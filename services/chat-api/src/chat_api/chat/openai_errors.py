@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chat_api.core.problems import BadRequest, Problem, Unauthorized, database_problem
@@ -65,7 +66,7 @@ class OpenAIRoute(APIRoute):
                 return error_response(exc)
             except RequestValidationError as exc:
                 return _validation_response(exc)
-            except OperationalError:
+            except (OperationalError, PoolTimeout):
                 return error_response(database_problem())
             except StarletteHTTPException as exc:
                 if exc.status_code != 400:

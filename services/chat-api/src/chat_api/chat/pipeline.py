@@ -45,10 +45,10 @@ Events = AsyncGenerator[router_pb2.ChatEvent, None]
 ExtraWrites = Callable[[Session], None]
 
 
-async def _shielded(function: Callable[[], object]) -> None:
+async def _shielded(function: Callable[[], object], *, limiter: anyio.CapacityLimiter | None = None) -> None:
     """Run blocking work in a thread to the end, even while the request is being cancelled."""
     with anyio.CancelScope(shield=True):
-        await anyio.to_thread.run_sync(function)
+        await anyio.to_thread.run_sync(function, limiter=limiter)
 
 
 async def _catalog(router: RouterClient) -> list[router_pb2.Model]:
@@ -283,7 +283,8 @@ async def _route(
     finally:
         # The route (or error) means the provider call has started or never will: a DELETE may proceed.
         if lease.credentials:
-            await _shielded(lease.release)  # ends the locking transaction: a round trip
+            # Ends the locking transaction (a round trip), on threads kept for releases alone.
+            await _shielded(lease.release, limiter=services.lease_releases)
         else:
             lease.release()  # nothing locked, no connection held: only the gate to leave
 

@@ -25,6 +25,8 @@ class Settings(MTLSSettings, NatsSettings):
     database_max_overflow: int = Field(default=40, ge=0)
     # A request needing a new connection to an unreachable database fails (503) after this long.
     database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    # A request waiting this long for a free pooled connection (every one busy) fails with a 503.
+    database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
     migrate_on_start: bool = Field(default=True, description="dev; Kubernetes runs migrations as a job")
     router_address: str = "localhost:17320"
     # Deadline of one router call (a whole streamed answer) and of key verification.

@@ -34,7 +34,12 @@ class Base(DeclarativeBase):
 
 
 def make_engine(
-    database_url: str, *, pool_size: int = 5, max_overflow: int = 10, connect_timeout: float = 5.0
+    database_url: str,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    connect_timeout: float = 5.0,
+    pool_timeout: float = 10.0,
 ) -> Engine:
     """An engine for this URL; a SQLite file's directory is created on first use."""
     url = make_url(database_url)
@@ -48,6 +53,7 @@ def make_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
         pool_recycle=POOL_RECYCLE_SECONDS,
         # Without these a partitioned database (packets silently dropped) hangs a request forever:
         # a connection handshake waits for `connect_timeout`, an open connection's unacknowledged

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import anyio
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,7 +18,10 @@ from chat_api.upstream.router_client import RouterClient
 from chat_api.upstream.sealer import Sealer
 from chat_api.usage.writer import UsageWriter
 
-__all__ = ["Services", "build_services"]
+__all__ = ["LEASE_RELEASE_THREADS", "Services", "build_services"]
+
+# Threads that only end credential leases (a rollback on a connection the lease already holds).
+LEASE_RELEASE_THREADS = 8
 
 
 @dataclass
@@ -33,6 +37,12 @@ class Services:
     invalid_keys: InvalidKeyConsumer
     usage: UsageWriter
     auth_cache: AuthCache
+    # A lease holds a pooled connection until its release, so releases must not queue for anyio's
+    # shared worker threads: under a burst, every one of those can be waiting for a pooled
+    # connection that only a release would return, and nothing moves until the pool times out.
+    lease_releases: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(LEASE_RELEASE_THREADS)
+    )
 
     def start(self) -> None:
         """Background work: usage writer, NATS, outbox relay, invalid-key consumer. Needs a running loop."""

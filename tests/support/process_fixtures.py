@@ -1,5 +1,6 @@
-"""Fault tests run the stack as real processes (see tests/support/process_stack.py) on a freshly
-migrated PostgreSQL database; a test that needs other settings launches its own stack."""
+"""Fixtures for suites that run the stack as real processes (tests/faults, tests/load, tests/leaks;
+see tests/support/process_stack.py), on a freshly migrated PostgreSQL database. Registered for the
+whole suite by tests/conftest.py (`pytest_plugins`)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from sqlalchemy import make_url
 from chat_api.core.migrations import upgrade_head
 from tests.chat_api.conftest import sqlalchemy_url
 from tests.support.keyvault import TestPki
+from tests.support.load import raise_open_files_limit
 from tests.support.nats_server import NatsServer
 from tests.support.process_stack import ProcessStack, running_process_stack
 from tests.support.provider_sim import ProviderSimulator
+
+__all__ = ["Database", "LaunchStack", "database", "launch_stack", "process_stack"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,11 @@ def launch_stack(
     database: Database,
     tmp_path: Path,
 ) -> LaunchStack:
-    """`async with launch_stack(router_settings={...}, chat_api_settings={...}, database_url=...)`."""
+    """`async with launch_stack(router_settings={...}, chat_api_settings={...}, database_url=...)`;
+    the services' logs and keyvault's audit go to tmp_path/stack."""
+    # Many open streams hold a socket each in chat-api, in the router, and twice that in this
+    # process (clients and simulator); the services inherit the raised limit when they are spawned.
+    raise_open_files_limit()
 
     def launch(
         *,
@@ -74,5 +82,6 @@ def launch_stack(
 
 @pytest.fixture
 async def process_stack(launch_stack: LaunchStack) -> AsyncIterator[ProcessStack]:
+    """The stack on default settings."""
     async with launch_stack() as stack:
         yield stack
