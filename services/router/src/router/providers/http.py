@@ -30,6 +30,7 @@ from router.providers.base import (
     RateLimited,
     scrub,
 )
+from router.providers.pool import use_linear_pool
 from router.providers.sse import EventParser
 from router.providers.transport import use_asyncio_backend
 
@@ -82,6 +83,7 @@ def make_client(
         follow_redirects=False,  # a redirect would carry the key to a host nobody configured
     )
     use_asyncio_backend(client)
+    use_linear_pool(client)
     return client
 
 
