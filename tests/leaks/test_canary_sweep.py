@@ -20,6 +20,7 @@ alignment), URL-encoded, and by any 12 characters of its secret part (tests/supp
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -31,7 +32,9 @@ import pytest
 
 from tests.support.chat_api import VALID_KEYS, User, provider_key
 from tests.support.leaks import (
+    POSTGRES_LOGS,
     Canary,
+    LogTails,
     RecordingTransport,
     core_dumps_allowed,
     core_files,
@@ -242,8 +245,11 @@ async def revoke(stack: ProcessStack, user: User, key_id: str) -> None:
 class Sweep:
     """Everything the stack left behind, by place, read once every path has been taken."""
 
-    def __init__(self, stack: ProcessStack, recorder: RecordingTransport, root: Path) -> None:
+    def __init__(
+        self, stack: ProcessStack, recorder: RecordingTransport, root: Path, postgres_logs: LogTails
+    ) -> None:
         self.stack = stack
+        self.postgres_logs = postgres_logs  # what the database server logged meanwhile, if readable
         self.recorder = recorder
         self.root = root  # the test's directory: the stack's logs and audit file, nats-server's store
         self.places: dict[str, bytes] = {}
@@ -286,6 +292,8 @@ class Sweep:
             )
         for path in core_files([REPO_ROOT, self.root, Path.cwd()], since=started):
             self.places[f"core dump {path}"] = path.read_bytes()
+        for path, added in self.postgres_logs.appended().items():
+            self.places[f"PostgreSQL server log {path}"] = added
 
     def read_everything(self, revoked: list[str]) -> None:
         """Every place the sweep must search was found, and holds what the stack put there."""
@@ -298,6 +306,13 @@ class Sweep:
         )
         assert all(key_id.encode() in store for key_id in revoked), "no revocation in the JetStream store"
         tables = {place.split()[1] for place in self.places if place.startswith("table ")}
+        server_logs = [data for place, data in self.places.items() if place.startswith("PostgreSQL server")]
+        if server_logs:  # every statement on this database, with its parameters (tests/leaks/conftest.py)
+            logged = b"".join(server_logs)
+            assert b"INSERT INTO credentials" in logged, "PostgreSQL logged no statement of chat-api's"
+            assert all(key_id.encode() in logged for key_id in revoked), "statement parameters not logged"
+        else:
+            assert os.environ.get("CI") != "true", f"CI: PostgreSQL's log ({POSTGRES_LOGS}) must be readable"
         for table in ("alembic_version", "credentials", "messages", "outbox_events", "usage_records"):
             assert f"public.{table}" in tables, f"table {table} was not dumped"
         assert self.places["table public.outbox_events"], "no revocation went through the outbox"
@@ -307,7 +322,7 @@ class Sweep:
 
 
 async def test_canary_keys_are_found_nowhere(
-    process_stack: ProcessStack, recorder: RecordingTransport, tmp_path: Path
+    process_stack: ProcessStack, recorder: RecordingTransport, postgres_logs: LogTails, tmp_path: Path
 ) -> None:
     stack, started = process_stack, time.time()
     user = await stack.register()
@@ -333,7 +348,7 @@ async def test_canary_keys_are_found_nowhere(
         await revoke(stack, user, key_id)
     await stack.http.get("/metrics")
 
-    sweep = Sweep(stack, recorder, tmp_path)
+    sweep = Sweep(stack, recorder, tmp_path, postgres_logs)
     sweep.not_vacuous(all_canaries, stored, key_ids["openai"], tables_before)
     await sweep.stop_everything()
     sweep.collect(tables_before, started)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import glob
 import itertools
 import os
 import re
@@ -171,6 +172,44 @@ def dump_every_table(conninfo: str) -> dict[str, bytes]:
             rows = db.execute(query).fetchall()
             dump[f"{schema}.{table}"] = "\n".join(str(row[0]) for row in rows).encode()
     return dump
+
+
+# Where Debian's PostgreSQL packages log (the server chat-api's database lives on is outside the stack).
+POSTGRES_LOGS = "/var/log/postgresql/*.log"
+
+
+def log_every_statement(conninfo: str) -> None:
+    """Make the server log every statement on this database with its bound parameters (sessions
+    opened from now on): a key sent in any SQL, even one that stores nothing, then shows in its log."""
+    with psycopg.connect(conninfo, autocommit=True) as db:
+        name = sql.Identifier(db.info.dbname)
+        db.execute(sql.SQL("ALTER DATABASE {} SET log_statement = 'all'").format(name))
+        db.execute(sql.SQL("ALTER DATABASE {} SET log_parameter_max_length = -1").format(name))
+
+
+class LogTails:
+    """What is appended to some log files from now on (files that cannot be read are left out)."""
+
+    def __init__(self, pattern: str) -> None:
+        self._offsets: dict[Path, int] = {}
+        for path in map(Path, glob.glob(pattern)):
+            try:
+                with path.open("rb") as log:
+                    self._offsets[path] = log.seek(0, os.SEEK_END)
+            except OSError:
+                continue
+
+    @property
+    def files(self) -> list[Path]:
+        return list(self._offsets)
+
+    def appended(self) -> dict[Path, bytes]:
+        added: dict[Path, bytes] = {}
+        for path, offset in self._offsets.items():
+            with path.open("rb") as log:
+                log.seek(offset)
+                added[path] = log.read()
+        return added
 
 
 def files_under(root: Path) -> Iterator[Path]:

@@ -1,0 +1,21 @@
+"""The leak sweep's database logs every statement with its parameters, so the sweep can search what
+chat-api sent to PostgreSQL as well as what it stored."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.leaks import POSTGRES_LOGS, LogTails, log_every_statement
+from tests.support.process_fixtures import Database
+
+
+@pytest.fixture
+def postgres_logs() -> LogTails:
+    """PostgreSQL's server log from before the stack starts."""
+    return LogTails(POSTGRES_LOGS)
+
+
+@pytest.fixture
+def database(database: Database, postgres_logs: LogTails) -> Database:
+    log_every_statement(database.conninfo)
+    return database
