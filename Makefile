@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 EDITABLES := -e libs/common -e services/keyvault -e services/router -e services/chat-api -e tools/devstack
 PY_SOURCES := libs/common/src/switchyard_common services/keyvault/src services/router/src services/chat-api/src tools/devstack/src tests bench
 
-.PHONY: help install protos protos-check lint format typecheck test test-fast fuzz dev bench bench-setup bench-gateway bench-keyvault bench-router lock clean
+.PHONY: help install web-deps protos protos-check lint format typecheck test test-fast fuzz dev bench bench-setup bench-gateway bench-floor bench-keyvault bench-router bench-revocation lock clean
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
@@ -22,6 +22,16 @@ $(INSTALLED): requirements/dev.lock libs/common/pyproject.toml services/keyvault
 	touch $@
 
 install: $(INSTALLED) ## create .venv and install every service, tool and test dependency from the lock
+
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+web-deps: ## Debian's chromium for the web app's browser tests (tests/web); apt-get installs it when missing
+	@test -x $(CHROMIUM) || { \
+	  command -v apt-get >/dev/null || { echo "make web-deps: $(CHROMIUM) is missing and there is no apt-get; install Chromium" >&2; exit 1; }; \
+	  echo "installing Debian's chromium for tests/web"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@test -x $(CHROMIUM) || { echo "make web-deps: $(CHROMIUM) is still missing after apt-get" >&2; exit 1; }
 
 protos: $(INSTALLED) ## regenerate Python gRPC/protobuf modules (with .pyi stubs) from protos/
 	$(BIN)/python -m switchyard_dev.protogen
@@ -40,7 +50,7 @@ format: $(INSTALLED) ## apply ruff fixes and formatting
 typecheck: $(INSTALLED) ## mypy --strict on services, shared code, tools and tests
 	$(BIN)/mypy $(PY_SOURCES)
 
-test: protos-check lint typecheck ## the whole suite: stale protos, lint, types, then pytest (its summary line last)
+test: protos-check lint typecheck web-deps ## the whole suite: stale protos, lint, types, then pytest (its summary line last)
 	$(BIN)/pytest
 
 FUZZ_CASES ?= 300
@@ -49,13 +59,13 @@ FUZZ_SEED ?= $(shell date +%s)
 fuzz: $(INSTALLED) ## fuzz chat-api from its OpenAPI document on the whole stack, large (FUZZ_CASES per operation and mode, FUZZ_SEED)
 	FUZZ_CASES=$(FUZZ_CASES) FUZZ_SEED=$(FUZZ_SEED) $(BIN)/pytest -q -s -p no:cacheprovider tests/chat_api/test_fuzz.py::test_fuzz_every_operation
 
-test-fast: $(INSTALLED) ## pytest only
+test-fast: $(INSTALLED) web-deps ## pytest only
 	$(BIN)/pytest -x -q
 
 dev: $(INSTALLED) protos ## regenerate protos, then run the whole stack on embedded defaults (dev CA, dev key, NATS) until Ctrl-C
 	$(BIN)/python -m switchyard_dev.devstack
 
-bench: bench-keyvault bench-router bench-gateway ## every benchmark; each prints ratios against a reference measured in the same run
+bench: bench-keyvault bench-router bench-revocation bench-gateway ## every benchmark; each prints ratios against a reference measured in the same run
 
 bench-setup: ## install the gateway benchmark's tools and peers once (wrk, nginx+lua via apt; LiteLLM, Portkey under /tmp)
 	PYTHON=$(PYTHON) bench/gateway/setup_peers.sh
@@ -63,11 +73,19 @@ bench-setup: ## install the gateway benchmark's tools and peers once (wrk, nginx
 bench-gateway: $(INSTALLED) bench-setup ## /v1/chat/completions: direct vs Switchyard vs LiteLLM vs Portkey, one run (~20 min; CONC, DURATION, REPS)
 	bench/gateway/run.sh
 
+bench-floor: $(INSTALLED) bench-setup ## the bare hops of our architecture (uvicorn → mTLS gRPC → httpcore) vs Switchyard vs Portkey, one run
+	FLOOR=1 MODES=nonstream LITELLM=0 bench/gateway/run.sh
+
 bench-keyvault: $(INSTALLED) ## Decrypt throughput over mTLS gRPC vs `openssl speed` (ratio)
 	$(BIN)/python bench/keyvault_decrypt.py
 
 bench-router: $(INSTALLED) ## router latency/CPU overhead vs direct provider calls, Decrypts per request, revocation propagation
 	$(BIN)/python bench/router_overhead.py
+
+REVOCATION_TRIALS ?= 200
+
+bench-revocation: $(INSTALLED) ## DELETE → every router purged (3 routers), Decrypts per chat, memory per open stream (~2 min; REVOCATION_TRIALS)
+	$(BIN)/python bench/revocation_fanout.py --trials $(REVOCATION_TRIALS)
 
 IMAGE_REGISTRY ?= switchyard
 IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)

@@ -191,3 +191,13 @@ async def test_image_parts_reach_the_provider_and_bad_ones_are_400(stack: ChatAp
     bad = await stack.http.post("/v1/chat/completions", json=body, headers=user.headers)
     assert bad.status_code == 400
     assert bad.json()["error"]["type"] == "invalid_request_error"
+
+
+async def test_models_say_which_providers_have_platform_access(stack: ChatApiStack) -> None:
+    user = await stack.register()
+    response = await stack.http.get("/v1/models", headers=user.headers)
+    assert response.status_code == 200
+    models = response.json()["data"][1:]
+    assert {m["owned_by"] for m in models if m["platform_access"]} == set(PLATFORM_KEYS)
+    assert all(isinstance(m["platform_access"], bool) for m in models)
+    assert "platform_access" not in response.json()["data"][0]  # "auto" is not a provider's model

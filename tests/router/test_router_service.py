@@ -755,6 +755,8 @@ async def test_list_models_returns_the_whole_catalog(router: RunningRouter) -> N
         assert entry is not None
         assert model.context_window == entry.context_window
         assert set(model.capabilities) == entry.capabilities
+        # Only the providers the router holds a platform key for are reachable without one's own key.
+        assert model.platform_access == (model.provider in PLATFORM_KEYS)
 
 
 async def verify(router: RunningRouter, key: StoredKey, provider: str) -> router_pb2.VerifyCredentialResponse:

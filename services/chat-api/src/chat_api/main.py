@@ -24,6 +24,7 @@ from chat_api.limits.body_size import BodySizeLimit
 from chat_api.limits.rate import RateLimits
 from chat_api.orgs.views import router as orgs_router
 from chat_api.usage.views import router as usage_router
+from chat_api.web.views import install_web_app
 
 __all__ = ["create_app"]
 
@@ -70,5 +71,6 @@ def create_app(settings: Settings) -> FastAPI:
         usage_router,
     ):
         app.include_router(router)
+    install_web_app(app)
     install_openapi(app)
     return app

@@ -94,6 +94,11 @@ class Router:
         self._clock = clock
         self._platform = {name for name, config in providers.items() if config.platform_key is not None}
 
+    @property
+    def platform_providers(self) -> frozenset[str]:
+        """The providers the platform has its own key for."""
+        return frozenset(self._platform)
+
     def choose(self, job: ChatJob) -> tuple[CatalogModel, str]:
         """The catalog model to call and, for "auto", why it was chosen."""
         if job.model != "auto":

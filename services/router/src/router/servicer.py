@@ -141,6 +141,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def ListModels(
         self, request: router_pb2.ListModelsRequest, context: Context
     ) -> router_pb2.ListModelsResponse:
+        platform = self._router.platform_providers
         return router_pb2.ListModelsResponse(
             models=[
                 router_pb2.Model(
@@ -153,6 +154,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                     input_price_per_mtok=m.input_price_per_mtok,
                     output_price_per_mtok=m.output_price_per_mtok,
                     capabilities=sorted(m.capabilities),
+                    platform_access=m.provider in platform,
                 )
                 for m in self._catalog.all()
             ]

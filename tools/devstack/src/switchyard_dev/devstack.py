@@ -160,7 +160,7 @@ def processes(dev_dir: Path) -> list[Process]:
             ports=[CHAT_API],
             ready=lambda env: _http_ready(f"http://127.0.0.1:{CHAT_API.value(env)}/readyz"),
             describe=lambda env: (
-                f"http://127.0.0.1:{CHAT_API.value(env)} (REST; OpenAPI at /docs; "
+                f"http://127.0.0.1:{CHAT_API.value(env)} (REST; web app at /app/; OpenAPI at /docs; "
                 f"SQLite {dev_dir / 'chat-api.db'})"
             ),
         ),

@@ -70,7 +70,10 @@ async def chat_completions(
 
 @router.get("/models")
 async def list_models(user: CurrentUser, services: ServicesDep) -> dict[str, object]:
-    """ "auto" first, then every catalog model, with Switchyard's extra fields beside OpenAI's."""
+    """ "auto" first, then every catalog model, with Switchyard's extra fields beside OpenAI's.
+
+    `platform_access` says whether the platform has its own key for the model's provider.
+    """
     try:
         catalog = await services.router.models()
     except RouterUnavailable:
@@ -96,6 +99,9 @@ async def list_models(user: CurrentUser, services: ServicesDep) -> dict[str, obj
             "input_price_per_mtok": model.input_price_per_mtok,
             "output_price_per_mtok": model.output_price_per_mtok,
             "capabilities": list(model.capabilities),
+            # Whether the platform's own key can serve this provider: what a caller without a key of
+            # their own gets (before org policy and the monthly quota), e.g. the web app's key page.
+            "platform_access": model.platform_access,
         }
         for model in catalog
     ]

@@ -250,7 +250,7 @@ class ListModelsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Model(_message.Message):
-    __slots__ = ("id", "provider", "provider_model", "display_name", "context_window", "max_output_tokens", "input_price_per_mtok", "output_price_per_mtok", "capabilities")
+    __slots__ = ("id", "provider", "provider_model", "display_name", "context_window", "max_output_tokens", "input_price_per_mtok", "output_price_per_mtok", "capabilities", "platform_access")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -260,6 +260,7 @@ class Model(_message.Message):
     INPUT_PRICE_PER_MTOK_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_PRICE_PER_MTOK_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_ACCESS_FIELD_NUMBER: _ClassVar[int]
     id: str
     provider: str
     provider_model: str
@@ -269,7 +270,8 @@ class Model(_message.Message):
     input_price_per_mtok: float
     output_price_per_mtok: float
     capabilities: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., provider_model: _Optional[str] = ..., display_name: _Optional[str] = ..., context_window: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., input_price_per_mtok: _Optional[float] = ..., output_price_per_mtok: _Optional[float] = ..., capabilities: _Optional[_Iterable[str]] = ...) -> None: ...
+    platform_access: bool
+    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., provider_model: _Optional[str] = ..., display_name: _Optional[str] = ..., context_window: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., input_price_per_mtok: _Optional[float] = ..., output_price_per_mtok: _Optional[float] = ..., capabilities: _Optional[_Iterable[str]] = ..., platform_access: _Optional[bool] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models",)

@@ -1,0 +1,1 @@
+"""The web app: a single page of plain ES modules, served by chat-api itself under /app/."""
