@@ -3,6 +3,7 @@ and the provider simulator."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from grpc import aio
 
+from chat_api.core.migrations import upgrade_head
 from keyvault.keys import generate_key
 from keyvault.server import KeyVaultServer
 from router.server import RouterServer
@@ -26,7 +28,7 @@ from tests.support.keyvault import (
     serving,
 )
 from tests.support.nats_server import NatsServer
-from tests.support.postgres import PostgresUnavailable, fresh_database
+from tests.support.postgres import PostgresUnavailable, database_name, fresh_database, sqlalchemy_url
 from tests.support.provider_sim import ProviderSimulator
 from tests.support.router import RunningRouter, router_settings
 from tests.support.teardown import bounded
@@ -99,16 +101,37 @@ async def keyvault(
         yield RunningKeyVault(server=server, audit_path=audit_path, pki=test_pki)
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for this test; dropped afterwards."""
+@contextlib.contextmanager
+def _database_or_skip(*, template: str | None = None) -> Iterator[str]:
     try:
-        with fresh_database() as url:
+        with fresh_database(template=template) as url:
             yield url
     except PostgresUnavailable as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI requires PostgreSQL: {exc}")
         pytest.skip(str(exc))
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test; dropped afterwards."""
+    with _database_or_skip() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def migrated_template() -> Iterator[str]:
+    """The name of a database migrated to head once per run, which `migrated_postgres_url` copies."""
+    with _database_or_skip() as url:
+        upgrade_head(sqlalchemy_url(url))
+        yield database_name(url)
+
+
+@pytest.fixture
+def migrated_postgres_url(migrated_template: str) -> Iterator[str]:
+    """A fresh PostgreSQL database already migrated to head (chat-api's schema); dropped afterwards."""
+    with _database_or_skip(template=migrated_template) as url:
+        yield url
 
 
 @pytest.fixture

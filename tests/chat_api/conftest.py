@@ -9,35 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import URL
 
 from chat_api.core.config import Settings
-from chat_api.core.migrations import upgrade_head
 from chat_api.main import create_app
 from tests.conftest import RunningKeyVault
 from tests.support.chat_api import ChatApiStack, chat_api_stack_settings, serving_chat_api
 from tests.support.keyvault import TestPki
 from tests.support.nats_server import NatsServer
+from tests.support.postgres import sqlalchemy_url
 from tests.support.provider_sim import ProviderSimulator
 from tests.support.router import RunningRouter
-
-
-def sqlalchemy_url(conninfo: str) -> str:
-    """The `postgresql+psycopg://` URL for a libpq connection string."""
-    info = psycopg.conninfo.conninfo_to_dict(conninfo)
-    port = info.get("port")
-    return URL.create(
-        "postgresql+psycopg",
-        username=str(info["user"]) if info.get("user") else None,
-        password=str(info["password"]) if info.get("password") else None,
-        host=str(info.get("host") or "127.0.0.1"),
-        port=int(str(port)) if port else None,
-        database=str(info["dbname"]),
-    ).render_as_string(hide_password=False)
 
 
 def chat_api_settings(database_url: str, tmp_path: Path, **overrides: object) -> Settings:
@@ -47,10 +31,8 @@ def chat_api_settings(database_url: str, tmp_path: Path, **overrides: object) ->
 
 
 @pytest.fixture
-def database_url(postgres_url: str) -> str:
-    url = sqlalchemy_url(postgres_url)
-    upgrade_head(url)
-    return url
+def database_url(migrated_postgres_url: str) -> str:
+    return sqlalchemy_url(migrated_postgres_url)
 
 
 @pytest.fixture

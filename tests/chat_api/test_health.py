@@ -44,12 +44,12 @@ def test_settings_never_show_the_database_password(tmp_path: Path) -> None:
 
 
 def test_a_dropped_database_connection_is_a_clean_503_and_the_pool_recovers(
-    client: TestClient, postgres_url: str
+    client: TestClient, migrated_postgres_url: str
 ) -> None:
     token = client.post("/v1/auth/register", json={"email": "drop@example.com", "password": "x" * 12})
     headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
     assert client.get("/v1/me", headers=headers).status_code == 200  # a pooled connection now exists
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
+    with psycopg.connect(migrated_postgres_url, autocommit=True) as admin:
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"

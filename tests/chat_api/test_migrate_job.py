@@ -7,7 +7,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
 from chat_api.core.migrations import alembic_config
-from tests.chat_api.conftest import sqlalchemy_url
+from tests.support.postgres import sqlalchemy_url
 from tests.support.processes import environ_without, run_python
 
 

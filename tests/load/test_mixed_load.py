@@ -25,7 +25,7 @@ from tests.support.process_fixtures import LaunchStack
 from tests.support.process_stack import ProcessStack, StreamedAnswer, sse_events
 from tests.support.provider_sim import reply_text
 
-LOAD_SECONDS = float(os.environ.get("LOAD_SECONDS", "20"))
+LOAD_SECONDS = float(os.environ.get("LOAD_SECONDS", "12"))
 WARMUP_SECONDS = 5.0
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90 + 2 * (WARMUP_SECONDS + LOAD_SECONDS))]
 

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url
 
-from chat_api.core.migrations import upgrade_head
-from tests.chat_api.conftest import sqlalchemy_url
 from tests.support.keyvault import TestPki
 from tests.support.load import raise_open_files_limit
 from tests.support.nats_server import NatsServer
+from tests.support.postgres import sqlalchemy_url
 from tests.support.process_stack import ProcessStack, running_process_stack
 from tests.support.provider_sim import ProviderSimulator
 
@@ -38,10 +37,8 @@ LaunchStack = Callable[..., AbstractAsyncContextManager[ProcessStack]]
 
 
 @pytest.fixture
-def database(postgres_url: str) -> Database:
-    url = sqlalchemy_url(postgres_url)
-    upgrade_head(url)
-    return Database(conninfo=postgres_url, url=url)
+def database(migrated_postgres_url: str) -> Database:
+    return Database(conninfo=migrated_postgres_url, url=sqlalchemy_url(migrated_postgres_url))
 
 
 @pytest.fixture
