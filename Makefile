@@ -50,8 +50,12 @@ format: $(INSTALLED) ## apply ruff fixes and formatting
 typecheck: $(INSTALLED) ## mypy --strict on services, shared code, tools and tests
 	$(BIN)/mypy $(PY_SOURCES)
 
-test: protos-check lint typecheck web-deps ## the whole suite: stale protos, lint, types, then pytest (its summary line last)
-	$(BIN)/pytest
+# Workers for pytest (pytest-xdist): every test has its own database, ports and processes; 0 runs
+# them in pytest's own process (needed for -s output, e.g. the load figures).
+TEST_WORKERS ?= 2
+
+test: protos-check lint typecheck web-deps ## the whole suite: stale protos, lint, types, then pytest on TEST_WORKERS workers (its summary line last)
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 FUZZ_CASES ?= 300
 FUZZ_SEED ?= $(shell date +%s)
