@@ -10,6 +10,8 @@ from chat_api.core import problems
 from chat_api.limits.body_size import SLUG as PAYLOAD_TOO_LARGE
 from tests.chat_api.chat_helpers import ANTHROPIC_MODEL, MISTRAL_MODEL, OPENAI_MODEL
 from tests.chat_api.conftest import StackFactory
+from tests.chat_api.test_keys import table_dump
+from tests.conftest import RunningKeyVault
 from tests.support.chat_api import ChatApiStack, provider_key
 from tests.web.browser import WebApp, web_app
 
@@ -121,3 +123,18 @@ async def test_a_spent_platform_quota_is_explained(stack_with: StackFactory, tmp
         await expect(web.key_row("mistral")).to_contain_text("No access")
         await web.go("Usage")
         await expect(page.locator("[data-quota-remaining]")).to_have_text("0")
+
+
+async def test_an_unreachable_key_service_is_explained_and_nothing_is_saved(
+    web: WebApp, stack: ChatApiStack, keyvault: RunningKeyVault
+) -> None:
+    await web.sign_up("keyvault-down@example.com")
+    await web.go("Settings")
+    await keyvault.server.stop(grace=0)
+    await web.add_key("mistral", "Mistral", provider_key("mistral"))
+    row = web.key_row("mistral")
+    alert = row.get_by_role("alert")
+    await expect(alert).to_contain_text("Switchyard's key service is unavailable right now")
+    await expect(alert).to_contain_text("Paste the key again to retry.")
+    await expect(row.get_by_label("Mistral API key")).to_have_value("")
+    assert table_dump(stack, "credentials") == ""  # nothing stored
