@@ -39,7 +39,9 @@ import grpc
 import httpcore
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools" / "devstack" / "src"))
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tools" / "devstack" / "src")]
+
+from procstats import free_port  # noqa: E402
 
 from switchyard_dev.pki import ensure_dev_pki  # noqa: E402
 
@@ -50,12 +52,6 @@ Message = MutableMapping[str, Any]
 
 def _identity(data: bytes) -> bytes:
     return data
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _credentials(pki: Path, name: str) -> tuple[bytes, bytes, bytes]:
@@ -101,7 +97,7 @@ async def serve_relay(pki: Path, port: int, upstream: str) -> None:
 
 def edge_app(pki: Path, relay_port: int, upstream: str) -> Callable[..., Awaitable[None]]:
     ca, cert, key = _credentials(pki, "chat-api")
-    channel: grpc.aio.Channel | None = None
+    forward: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] | None = None
     pool = httpcore.AsyncConnectionPool(max_connections=64, keepalive_expiry=60.0)
     url = f"{upstream.rstrip('/')}/chat/completions".encode()
 
@@ -115,13 +111,16 @@ def edge_app(pki: Path, relay_port: int, upstream: str) -> Callable[..., Awaitab
         return bytes(reply.content)
 
     async def app(scope: Scope, receive: Callable[[], Awaitable[Message]], send: Any) -> None:
-        nonlocal channel
+        nonlocal forward
         if scope["type"] != "http":
             return
-        if channel is None and relay_port:  # created on the server's own loop
+        if forward is None and relay_port:  # the channel is created on the server's own loop
             channel = grpc.aio.secure_channel(
                 f"localhost:{relay_port}",
                 grpc.ssl_channel_credentials(ca, key, cert),
+            )
+            forward = channel.unary_unary(
+                METHOD, request_serializer=_identity, response_deserializer=_identity
             )
         body = b""
         while True:
@@ -130,11 +129,10 @@ def edge_app(pki: Path, relay_port: int, upstream: str) -> Callable[..., Awaitab
             if not message.get("more_body"):
                 break
         token = next((v for k, v in scope["headers"] if k == b"authorization"), b"").decode()
-        if channel is None:
+        if forward is None:
             reply = await post_upstream(body, token)
         else:
-            call = channel.unary_unary(METHOD, request_serializer=_identity, response_deserializer=_identity)
-            reply = await call(body, metadata=(("authorization", token),))
+            reply = await forward(body, metadata=(("authorization", token),))
         await send(
             {
                 "type": "http.response.start",
@@ -189,7 +187,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="switchyard-floor-") as work:
         pki = Path(work) / "pki"
         ensure_dev_pki(pki)
-        relay_port, edge_port = _free_port(), _free_port()
+        relay_port, edge_port = free_port(), free_port()
         common = [sys.executable, __file__, "--upstream", args.upstream, "--pki", str(pki)]
         edge = [*common, "--role", "edge", "--port", str(edge_port)]
         if args.direct:
