@@ -1,10 +1,12 @@
 """The whole stack as processes for `make bench-revocation`: the router stack (bench/router_stack.py)
-with one chat-api on router 1, and a PostgreSQL database made for the run and dropped after it.
+with one chat-api on router 1, and a PostgreSQL database made for the run and dropped after it, on
+the embedded server `make dev` runs (started for the run) unless an admin URL names another.
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -17,9 +19,9 @@ from procstats import free_port  # bench/ is on sys.path: it is the script's fol
 from psycopg import sql
 from router_stack import RouterStack, service_env, start_routers, start_services, tls_env
 
-__all__ = ["DEFAULT_ADMIN_URL", "ChatApi", "bench_database", "start_fanout_stack"]
+from switchyard_dev.postgres import THROWAWAY_SETTINGS, EmbeddedPostgres, PostgresError
 
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+__all__ = ["ChatApi", "bench_database", "database_server", "start_fanout_stack"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,31 @@ class ChatApi:
     url: str
     log: Path
     conninfo: str  # libpq form of chat-api's database, to read a stored envelope
+
+
+@contextlib.contextmanager
+def database_server(admin_url: str | None, work: Path) -> Iterator[str]:
+    """`admin_url`, or else an embedded PostgreSQL's in `work` for the run (stopped afterwards)."""
+    if admin_url:
+        yield admin_url
+        return
+    server = EmbeddedPostgres(
+        data_dir=work / "postgres",
+        port=free_port(),
+        log_file=work / "postgres.log",
+        settings=THROWAWAY_SETTINGS,
+    )
+    try:
+        server.initialize()
+        process = server.start()
+        server.wait_ready(process)
+    except PostgresError as exc:
+        raise BenchError(str(exc)) from exc
+    try:
+        yield server.admin_url()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""What both benchmarks need about local processes: a free port and a process's CPU time."""
+"""What the benchmarks need about local processes: a free port and CPU time (of one or a tree)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,35 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _stat_fields(pid: int | str) -> list[str]:
+    # The command name in parentheses may hold spaces; the fields after it do not.
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def tree_cpu_seconds(root: int) -> float | None:
+    """CPU seconds of a process and every live descendant, from /proc; None once it has exited."""
+    children: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = _stat_fields(entry.name)
+        except OSError:  # it exited while we looked
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    if root not in ticks:
+        return None
+    total, pending = 0, [root]
+    while pending:
+        pid = pending.pop()
+        total += ticks.get(pid, 0)
+        pending.extend(children.get(pid, []))
+    return total / CLOCK_TICKS

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import nats
 import psycopg
-from fanout_stack import DEFAULT_ADMIN_URL, ChatApi, bench_database, start_fanout_stack
+from fanout_stack import ChatApi, bench_database, database_server, start_fanout_stack
 from grpc import aio
 from nats.js.api import StorageType, StreamConfig
 from processes import BenchError, Processes, interruptible
@@ -578,8 +578,8 @@ def main() -> int:
     parser.add_argument("--bits", type=int, default=3072, choices=(2048, 3072, 4096), help="keyvault RSA key")
     parser.add_argument(
         "--admin-url",
-        default=os.environ.get("TEST_DATABASE_URL") or DEFAULT_ADMIN_URL,
-        help="PostgreSQL server (admin URL); a database is created on it for the run and dropped",
+        default=os.environ.get("TEST_DATABASE_URL"),
+        help="PostgreSQL server (admin URL) to create the run's database on; default: an embedded one",
     )
     args = parser.parse_args()
 
@@ -588,7 +588,10 @@ def main() -> int:
     procs = Processes()
     with interruptible(), tempfile.TemporaryDirectory(prefix="bench-revocation-") as tmp:
         try:
-            with bench_database(args.admin_url) as (conninfo, url):
+            with (
+                database_server(args.admin_url, Path(tmp)) as admin_url,
+                bench_database(admin_url) as (conninfo, url),
+            ):
                 try:
                     print(
                         f"starting NATS, keyvault, the simulator, {args.routers} routers, chat-api",

@@ -1,7 +1,7 @@
 """`make bench-router`: what the router adds to a provider call, and how fast revocations reach it.
 
 Starts real processes on loopback: NATS (JetStream), keyvault (audit to a file), the provider
-simulator (`python -m tests.support.provider_sim`, its own process so CPU is attributable) and three
+simulator (`python -m switchyard_dev.provider_sim`, its own process so CPU is attributable) and three
 routers (`python -m router`, mTLS, key cache on its default TTL). This process plays chat-api.
 Every figure comes from the same run; nothing is asserted.
 

@@ -170,7 +170,7 @@ def start_services(procs: Processes, work: Path, *, bits: int) -> RouterStack:
     with sim_log.open("wb") as sim_out:
         sim = procs.start(
             "provider simulator",
-            [str(BIN / "python"), "-m", "tests.support.provider_sim", "--port", str(sim_port)],
+            [str(BIN / "python"), "-m", "switchyard_dev.provider_sim", "--port", str(sim_port)],
             stdout=sim_out,
             stderr=subprocess.STDOUT,
         )

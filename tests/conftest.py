@@ -18,6 +18,7 @@ from keyvault.keys import generate_key
 from keyvault.server import KeyVaultServer
 from router.server import RouterServer
 from switchyard_common.envelope import Binding
+from switchyard_dev.provider_sim import ProviderSimulator
 from tests.support.keyvault import (
     CALL_TIMEOUT,
     KeyVaultClient,
@@ -29,12 +30,12 @@ from tests.support.keyvault import (
 )
 from tests.support.nats_server import NatsServer
 from tests.support.postgres import PostgresUnavailable, database_name, fresh_database, sqlalchemy_url
-from tests.support.provider_sim import ProviderSimulator
 from tests.support.router import RunningRouter, router_settings
 from tests.support.teardown import bounded
 
-# The process-stack fixtures (database, launch_stack, process_stack) of tests/faults, load and leaks.
-pytest_plugins = ["tests.support.process_fixtures"]
+# The process-stack fixtures (database, launch_stack, process_stack) of tests/faults, load and leaks;
+# the unit/integration tiers (`make test-unit`).
+pytest_plugins = ["tests.support.process_fixtures", "tests.support.tiers"]
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Reads the shared harness's runs.json and prints chat-api's targets as ratios against the peer
+"""Reads measure.py's runs.json and prints chat-api's targets as ratios against the peer
 gateways measured in the same run (issue 4's benchmark targets)."""
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ def metric(summary: Summary, mode: str, conc: int, target: str, name: str) -> fl
     return None if row is None or row.get(name) is None else float(row[name])
 
 
+def shown(value: float | None, spec: str) -> str:
+    """A measured value, or "-" for a cell this run did not measure (e.g. CONC=1 alone)."""
+    return "-" if value is None else format(value, spec)
+
+
 def ratio(ours: float | None, peer: float | None) -> str:
     if ours is None or peer is None or peer == 0:
         return "-"
@@ -45,8 +50,8 @@ def checks(summary: Summary, baseline: str, ours: str) -> list[tuple[str, str, s
         rows.append(
             (
                 f"CPU ms/request, non-stream c={conc}",
-                f"{cpu or 0:.2f}",
-                f"portkey {peer or 0:.2f}",
+                shown(cpu, ".2f"),
+                f"portkey {shown(peer, '.2f')}",
                 f"{ratio(cpu, peer)} (goal ≤ 1)",
             )
         )
@@ -54,8 +59,8 @@ def checks(summary: Summary, baseline: str, ours: str) -> list[tuple[str, str, s
     rows.append(
         (
             "added p50 ms, non-stream c=1",
-            f"{added or 0:+.2f}",
-            f"portkey {peer or 0:+.2f}",
+            shown(added, "+.2f"),
+            f"portkey {shown(peer, '+.2f')}",
             f"{ratio(added, peer)} (goal ≤ 1)",
         )
     )
@@ -65,8 +70,8 @@ def checks(summary: Summary, baseline: str, ours: str) -> list[tuple[str, str, s
         rows.append(
             (
                 "added TTFB p50 ms, stream c=1",
-                f"{ttfb or 0:+.2f}",
-                f"{peer_name} {peer or 0:+.2f}",
+                shown(ttfb, "+.2f"),
+                f"{peer_name} {shown(peer, '+.2f')}",
                 f"{ratio(ttfb, peer)} (goal ≤ {goal})",
             )
         )
@@ -74,8 +79,8 @@ def checks(summary: Summary, baseline: str, ours: str) -> list[tuple[str, str, s
     rows.append(
         (
             "req/s, non-stream c=32",
-            f"{rps or 0:.0f}",
-            f"portkey {peer or 0:.0f}",
+            shown(rps, ".0f"),
+            f"portkey {shown(peer, '.0f')}",
             f"{ratio(rps, peer)} (goal ≥ 1)",
         )
     )

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs what `make bench` needs besides the project's venv: the load tools and fake upstream of
-# ../shared/bench/gateway (wrk, nginx with Lua), and the two peer gateways it compares us with
-# (LiteLLM's proxy in its own venv, Portkey's gateway as an npm project), outside the repository.
-# Idempotent: a second run installs nothing new.
+# Installs what `make bench-gateway` needs besides the project's venv: the load generator and the
+# fake upstream's server (wrk, nginx with Lua, from apt), and the two peer gateways it compares us
+# with (LiteLLM's proxy in its own venv, Portkey's gateway as an npm project), outside the repository.
+# Portkey's two hono pins are those of its own package-lock.json: with the newer @hono/node-server a
+# plain install resolves, every streaming request fails with HTTP 500 (Portkey-AI/gateway#1389).
+# Idempotent: a second run installs nothing new. SKIP_PEERS=1 installs the tools only.
 set -euo pipefail
 LITELLM_VENV="${LITELLM_VENV:-/tmp/litellm-venv}"
 PORTKEY_DIR="${PORTKEY_DIR:-/tmp/portkey}"

@@ -1,7 +1,7 @@
 """The whole Switchyard hot path as one process tree, for the gateway benchmark's CPU sampling.
 
-Starts a private PostgreSQL cluster and `make dev`'s supervisor (NATS, keyvault, router, chat-api)
-as children of this process, with the router's OpenAI base URL pointed at the benchmark's fake
+Starts `make dev`'s supervisor (its embedded PostgreSQL, NATS, keyvault, router, chat-api) as a
+child of this process, with the router's OpenAI base URL pointed at the benchmark's fake
 upstream, registers two users (one on platform access, one with their own OpenAI key), prints one
 JSON line `{"pid", "base_url", "platform_token", "byok_token"}` and runs until SIGTERM/SIGINT. The
 benchmark samples the CPU of this PID and all its descendants: chat-api, router, keyvault, NATS
@@ -11,7 +11,6 @@ and the database backends, everything a chat request touches.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import shutil
@@ -24,58 +23,9 @@ import uuid
 from pathlib import Path
 
 import httpx
-import psycopg
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-
-
-def _pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if not found:
-        raise SystemExit(f"bench: PostgreSQL's {name} not found under /usr/lib/postgresql/*/bin")
-    return found[-1]
-
-
-def _as_postgres(argv: list[str]) -> list[str]:
-    # initdb and postgres refuse to run as root.
-    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
-
-
-def start_postgres(directory: Path, port: int) -> subprocess.Popen[bytes]:
-    data = directory / "pg"
-    directory.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        shutil.chown(directory, "postgres", "postgres")
-    subprocess.run(
-        _as_postgres([_pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    server = subprocess.Popen(
-        _as_postgres(
-            [
-                *(_pg_bin("postgres"), "-D", str(data), "-p", str(port), "-k", str(directory)),
-                *("-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"),
-            ]
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=open(directory / "postgres.log", "wb"),  # noqa: SIM115 - lives as long as the server
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with psycopg.connect(
-                f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True
-            ) as db:
-                db.execute("CREATE DATABASE switchyard")
-            return server
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit(
-                    f"bench: PostgreSQL did not start; see {directory / 'postgres.log'}"
-                ) from None
-            time.sleep(0.2)
 
 
 def wait_ready(base_url: str, devstack: subprocess.Popen[bytes]) -> None:
@@ -106,13 +56,12 @@ def main() -> int:
     parser.add_argument("--pg-port", type=int, default=15432)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
-    workdir.chmod(0o755)  # the database runs as the postgres user and must reach its directory
     children: list[subprocess.Popen[bytes]] = []
 
     def stop(*_: object) -> None:
         for child in reversed(children):
             if child.poll() is None:
-                child.send_signal(signal.SIGINT if child is children[-1] else signal.SIGTERM)
+                child.send_signal(signal.SIGINT)
                 try:
                     child.wait(timeout=20)
                 except subprocess.TimeoutExpired:
@@ -122,17 +71,17 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    children.append(start_postgres(workdir / "db", args.pg_port))
     env = {
         **os.environ,
         "SWITCHYARD_DEV_DIR": str(workdir / "dev"),
+        "SWITCHYARD_POSTGRES_PORT": str(args.pg_port),
         "SWITCHYARD_NATS_PORT": "24222",
+        "SWITCHYARD_DEMO_PORT": "27330",
         "KEYVAULT_PORT": "27310",
         "KEYVAULT_HEALTH_PORT": "27311",
         "ROUTER_PORT": "27320",
         "ROUTER_HEALTH_PORT": "27321",
         "CHAT_API_PORT": str(args.chat_api_port),
-        "CHAT_API_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{args.pg_port}/switchyard",
         # The benchmark measures the gateway, not the per-user limit (one user sends everything).
         "CHAT_API_CHAT_RATE_PER_MINUTE": "0",
         "CHAT_API_KEY_CHECK_RATE_PER_MINUTE": "0",

@@ -15,12 +15,13 @@ from pydantic import SecretStr
 
 from chat_api.core.config import Settings
 from chat_api.main import create_app
+from switchyard_dev.provider_sim import ProviderSimulator
 from tests.conftest import RunningKeyVault
+from tests.support.accounts import Account, add_member, create_org, signup
 from tests.support.chat_api import ChatApiStack, chat_api_stack_settings, serving_chat_api
 from tests.support.keyvault import TestPki
 from tests.support.nats_server import NatsServer
 from tests.support.postgres import sqlalchemy_url
-from tests.support.provider_sim import ProviderSimulator
 from tests.support.router import RunningRouter
 
 
@@ -39,6 +40,16 @@ def database_url(migrated_postgres_url: str) -> str:
 def client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
     with TestClient(create_app(chat_api_settings(database_url, tmp_path))) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def team(client: TestClient) -> tuple[str, dict[str, Account]]:
+    """An org with one member of each role, and an outsider."""
+    people = {role: signup(client, role) for role in ("owner", "admin", "member", "outsider")}
+    org_id = create_org(client, people["owner"])
+    add_member(client, org_id, people["owner"], people["admin"], "admin")
+    add_member(client, org_id, people["owner"], people["member"], "member")
+    return org_id, people
 
 
 StackFactory = Callable[..., AbstractAsyncContextManager[ChatApiStack]]

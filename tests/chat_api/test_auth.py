@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import httpx2
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from chat_api.core.problems import PROBLEM_BASE
-
-PASSWORD = "correct horse battery"
+from tests.support.accounts import PASSWORD, assert_problem
 
 
 def register(client: TestClient, email: str = "Ada@Example.com") -> str:
@@ -19,14 +16,6 @@ def register(client: TestClient, email: str = "Ada@Example.com") -> str:
     assert response.status_code == 201, response.text
     token: str = response.json()["access_token"]
     return token
-
-
-def assert_problem(response: httpx2.Response, status: int, slug: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["type"] == PROBLEM_BASE + slug
-    assert body["status"] == status
 
 
 def test_register_returns_the_user_and_a_working_token(client: TestClient) -> None:

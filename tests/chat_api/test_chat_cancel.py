@@ -36,7 +36,6 @@ async def test_a_disconnect_stores_what_arrived_as_cancelled(stack: ChatApiStack
             break
         await asyncio.sleep(0.05)
     assert call.disconnected, "the provider call went on after the client left"
-    services = stack.api.app.state.services
-    assert services.gate.open_count == 0
+    assert stack.open_transactions() == 0, "a lease outlived the cancelled request"
     usage = (await stack.http.get("/v1/usage", headers=user.headers)).json()
     assert usage["total"]["requests"] == 1

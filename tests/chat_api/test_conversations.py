@@ -56,6 +56,7 @@ async def test_a_message_streams_route_deltas_usage_done_and_both_messages_are_s
         "key_source": "platform",
         "fell_back": False,
         "auto_reason": "",
+        "demo": False,
     }
     assert answer.text == "echo: hello there"
     usage = answer.first("usage")

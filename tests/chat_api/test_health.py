@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
+from chat_api.core.config import Settings
 from chat_api.core.problems import PROBLEM_BASE
 from chat_api.main import create_app
 from tests.chat_api.conftest import chat_api_settings
@@ -41,6 +44,25 @@ def test_settings_never_show_the_database_password(tmp_path: Path) -> None:
     settings = chat_api_settings("postgresql+psycopg://u:secret-pw@db/chat", tmp_path)
     assert "secret-pw" not in repr(settings)
     assert "secret-pw" not in str(settings)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [None, "sqlite+pysqlite:///./.dev/chat-api.db", "mysql://u:secret-pw@db/chat"],
+    ids=["missing", "sqlite", "mysql"],
+)
+def test_the_database_must_be_postgresql(
+    url: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """chat-api runs on PostgreSQL alone: no default URL, and no other engine's URL is accepted."""
+    monkeypatch.delenv("CHAT_API_DATABASE_URL", raising=False)
+    if url is not None:
+        monkeypatch.setenv("CHAT_API_DATABASE_URL", url)
+    tls = {f"tls_{name}_file": tmp_path / f"{name}.pem" for name in ("ca", "cert", "key")}
+    with pytest.raises(ValidationError) as refused:
+        Settings(**tls)  # type: ignore[arg-type]
+    assert [error["loc"] for error in refused.value.errors()] == [("database_url",)]
+    assert "secret-pw" not in str(refused.value)
 
 
 def test_a_dropped_database_connection_is_a_clean_503_and_the_pool_recovers(

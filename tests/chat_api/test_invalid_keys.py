@@ -10,8 +10,8 @@ from chat_api.credentials.invalid_consumer import DURABLE
 from switchyard.events.v1 import credentials_pb2
 from switchyard.keyvault.v1 import keyvault_pb2
 from switchyard_common.events import CREDENTIALS_STREAM, INVALID_SUBJECT, publish_credential_invalid
-from tests.chat_api.test_keys import credential_row, eventually
 from tests.support.chat_api import ChatApiStack, User
+from tests.support.credentials import credential_row, eventually
 
 
 async def publish_invalid(stack: ChatApiStack, user: User, credential_id: str, provider: str) -> None:

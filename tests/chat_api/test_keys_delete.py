@@ -8,28 +8,40 @@ import uuid
 from datetime import UTC, datetime
 
 import anyio.to_thread
-from sqlalchemy import select
+from sqlalchemy import text
 
 from chat_api.core.services import Services
 from chat_api.credentials.leases import CredentialLease, lease_credentials
-from chat_api.outbox.models import OutboxEvent
 from switchyard.events.v1 import credentials_pb2
 from switchyard.keyvault.v1 import keyvault_pb2
 from switchyard_common.events import REVOKED_SUBJECT
-from tests.chat_api.test_keys import (
+from tests.chat_api.conftest import StackFactory
+from tests.support.chat_api import ChatApiStack
+from tests.support.credentials import (
     credential_row,
     eventually,
+    outbox_rows,
     revocation_of,
     sessions,
     set_columns,
     stream_messages,
 )
-from tests.support.chat_api import ChatApiStack
 
 
-def outbox_rows(stack: ChatApiStack) -> list[OutboxEvent]:
-    with sessions(stack)() as db_session:
-        return list(db_session.scalars(select(OutboxEvent).order_by(OutboxEvent.created_at)))
+async def delete_waiting_on_a_lock(stack: ChatApiStack) -> bool:
+    """Some session of this database runs a DELETE FROM credentials, waiting on a lock another
+    session holds (what PostgreSQL itself says, not a guess from how long it has been running)."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        " AND query ILIKE 'DELETE FROM credentials%' AND cardinality(pg_blocking_pids(pid)) > 0"
+    )
+
+    def count() -> int:
+        with sessions(stack)() as db_session:
+            return int(db_session.execute(query).scalar_one())
+
+    return await anyio.to_thread.run_sync(count) == 1
 
 
 def services(stack: ChatApiStack) -> Services:
@@ -43,7 +55,6 @@ async def lease_anthropic(stack: ChatApiStack, user_id: str) -> CredentialLease:
     return await anyio.to_thread.run_sync(
         lambda: lease_credentials(
             sessions=app_services.sessions,
-            gate=app_services.gate,
             user_id=uuid.UUID(user_id),
             org_id=None,
             provider="anthropic",
@@ -133,8 +144,8 @@ async def test_delete_waits_for_a_request_that_already_read_the_key(stack: ChatA
     later = await lease_anthropic(stack, user.id)
     assert later.credentials == ()
     later.release()
-    # ... but the one that read it before still holds it: the DELETE cannot finish.
-    await asyncio.sleep(0.5)
+    # ... but the one that read it before still holds it: the DELETE waits for its row lock.
+    await eventually(lambda: delete_waiting_on_a_lock(stack), what="the DELETE to wait on the lease's lock")
     assert not deleting.done()
     assert credential_row(stack, key["id"]) is not None
     assert outbox_rows(stack) == []
@@ -144,3 +155,31 @@ async def test_delete_waits_for_a_request_that_already_read_the_key(stack: ChatA
     assert response.status_code == 204
     assert credential_row(stack, key["id"]) is None
     await revocation_of(stack, key["id"])
+
+
+async def test_a_delete_that_waits_too_long_answers_503_and_a_retry_finishes_it(
+    stack_with: StackFactory,
+) -> None:
+    async with stack_with(revocation_wait_seconds=1) as stack:
+        user = await stack.register()
+        key = await stack.add_key(user, "anthropic")
+        lease = await lease_anthropic(stack, user.id)
+        try:
+            response = await stack.http.delete(f"/v1/keys/{key['id']}", headers=user.headers)
+            assert response.status_code == 503, response.text
+            assert response.json()["type"].endswith("/unavailable")
+            assert response.headers["retry-after"] == "5"
+            # Not removed, but hidden and unusable: no new request reads it.
+            row = credential_row(stack, key["id"])
+            assert row is not None
+            assert row.revoking_at is not None
+            assert outbox_rows(stack) == []
+            later = await lease_anthropic(stack, user.id)
+            assert later.credentials == ()
+            later.release()
+        finally:
+            await anyio.to_thread.run_sync(lease.release)
+        retried = await stack.http.delete(f"/v1/keys/{key['id']}", headers=user.headers)
+        assert retried.status_code == 204
+        assert credential_row(stack, key["id"]) is None
+        await revocation_of(stack, key["id"])

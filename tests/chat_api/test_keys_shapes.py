@@ -7,8 +7,8 @@ import pytest
 
 from chat_api.core.providers import PROVIDERS
 from chat_api.credentials.key_shapes import SHAPES, KeyShapeError, hint, normalize_key
-from tests.chat_api.test_keys import VALIDATION, table_dump
 from tests.support.chat_api import VALID_KEYS, ChatApiStack, provider_key
+from tests.support.credentials import VALIDATION, table_dump
 
 HEX64 = "0123456789abcdef" * 4
 BODY = "Ab3dE5gH7jK9mN1pQ3sT5vW7yZ9b1D3f5H7k"  # 36 letters and digits

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from chat_api.limits.rate import RateLimits
 from tests.chat_api.chat_helpers import OPENAI_MODEL, PROBLEMS, new_conversation, send
 from tests.chat_api.conftest import StackFactory
 from tests.support.chat_api import ChatApiStack, User, provider_key
@@ -188,8 +189,20 @@ async def test_adding_and_verifying_keys_share_a_bucket_per_user(stack_with: Sta
         await stack.add_key(other, "openai")
 
 
+class StoppedClock:
+    """The rate limiter's clock, moved only by the test: no token refills while a check runs."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_chat_is_rate_limited_per_user_in_each_api_shape(stack_with: StackFactory) -> None:
     async with stack_with(chat_rate_per_minute=60, chat_rate_burst=2) as stack:
+        clock = StoppedClock()
+        stack.api.app.state.rate_limits = RateLimits.from_settings(stack.api.settings, clock=clock)
         user, other = await stack.register(), await stack.register()
         conversation = await new_conversation(stack, user)
         assert (await send(stack, user, conversation, "hi", OPENAI_MODEL)).response.status_code == 200
@@ -209,7 +222,10 @@ async def test_chat_is_rate_limited_per_user_in_each_api_shape(stack_with: Stack
         other_ok = await stack.http.post("/v1/chat/completions", json=chat_body(), headers=other.headers)
         assert other_ok.status_code == 200
 
-        await asyncio.sleep(1.05)  # one token a second
+        clock.now += 0.5  # one token a second: half of one is not enough
+        early = await stack.http.post("/v1/chat/completions", json=chat_body(), headers=user.headers)
+        assert_openai_error(early, 429, "rate_limited")
+        clock.now += 0.5
         refilled = await stack.http.post("/v1/chat/completions", json=chat_body(), headers=user.headers)
         assert refilled.status_code == 200, refilled.text
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.chat_api.test_auth import assert_problem
-from tests.chat_api.test_orgs import add_member, create_org, signup
+from tests.support.accounts import add_member, assert_problem, create_org, signup
 
 
 def test_me_shows_the_user_and_no_orgs_at_first(client: TestClient) -> None:

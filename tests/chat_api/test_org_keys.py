@@ -7,8 +7,8 @@ import uuid
 from chat_api.orgs.models import Org, OrgMember
 from switchyard.keyvault.v1 import keyvault_pb2
 from switchyard_common.envelope import Binding, OwnerType
-from tests.chat_api.test_keys import credential_row, problem_type, revocation_of, sessions
 from tests.support.chat_api import ChatApiStack, User, provider_key
+from tests.support.credentials import credential_row, problem_type, revocation_of, sessions
 from tests.support.keyvault import KeyVaultClient
 
 

@@ -10,10 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from chat_api.core.providers import PROVIDERS
-from tests.chat_api.test_auth import assert_problem
-from tests.chat_api.test_orgs import Account, team
-
-__all__ = ["team"]  # the fixture, re-exported so pytest finds it here
+from tests.support.accounts import Account, assert_problem
 
 DEFAULT = {"require_org_key": False, "forbid_platform": False}
 

@@ -4,62 +4,13 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from tests.chat_api.test_auth import PASSWORD, assert_problem
-
-
-@dataclass(frozen=True)
-class Account:
-    id: str
-    email: str
-    headers: dict[str, str]
-
-
-def signup(client: TestClient, name: str) -> Account:
-    """A registered user with a session token."""
-    response = client.post("/v1/auth/register", json={"email": f"{name}@example.com", "password": PASSWORD})
-    assert response.status_code == 201, response.text
-    body = response.json()
-    headers = {"Authorization": f"Bearer {body['access_token']}"}
-    return Account(id=body["user"]["id"], email=body["user"]["email"], headers=headers)
-
-
-def create_org(client: TestClient, owner: Account, name: str = "Acme") -> str:
-    response = client.post("/v1/orgs", json={"name": name}, headers=owner.headers)
-    assert response.status_code == 201, response.text
-    org_id: str = response.json()["id"]
-    return org_id
-
-
-def add_member(client: TestClient, org_id: str, by: Account, who: Account, role: str) -> None:
-    response = client.post(
-        f"/v1/orgs/{org_id}/members", json={"email": who.email, "role": role}, headers=by.headers
-    )
-    assert response.status_code == 201, response.text
-
-
-def run_sql(database_url: str, statement: str, **params: Any) -> None:
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(text(statement), params)
-    engine.dispose()
-
-
-@pytest.fixture
-def team(client: TestClient) -> tuple[str, dict[str, Account]]:
-    """An org with one member of each role, and an outsider."""
-    people = {role: signup(client, role) for role in ("owner", "admin", "member", "outsider")}
-    org_id = create_org(client, people["owner"])
-    add_member(client, org_id, people["owner"], people["admin"], "admin")
-    add_member(client, org_id, people["owner"], people["member"], "member")
-    return org_id, people
+from tests.support.accounts import Account, add_member, assert_problem, create_org, run_sql, signup
 
 
 def roles_of(client: TestClient, org_id: str, viewer: Account) -> dict[str, str]:

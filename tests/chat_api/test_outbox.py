@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 
 from chat_api.core.services import Services
 from chat_api.outbox.models import OutboxEvent
-from tests.chat_api.test_keys import eventually, sessions, stream_messages
 from tests.support.chat_api import ChatApiStack
+from tests.support.credentials import eventually, sessions, stream_messages
 
 SUBJECT = "switchyard.credentials.test.v1"
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from switchyard_dev.provider_sim import ProviderSimulator
 from tests.chat_api.chat_helpers import (
     ANTHROPIC_MODEL,
     OPENAI_MODEL,
@@ -19,7 +20,6 @@ from tests.conftest import RunningKeyVault
 from tests.support.chat_api import ChatApiStack, chat_api_stack_settings, provider_key, serving_chat_api
 from tests.support.keyvault import TestPki
 from tests.support.nats_server import NatsServer
-from tests.support.provider_sim import ProviderSimulator
 from tests.support.router import PLATFORM_KEYS, RunningRouter
 
 

@@ -9,9 +9,8 @@ import sys
 import anyio.to_thread
 
 from switchyard.events.v1 import credentials_pb2
-from tests.chat_api.test_keys import credential_row, eventually, revocations
-from tests.chat_api.test_keys_delete import outbox_rows
 from tests.support.chat_api import ChatApiStack
+from tests.support.credentials import credential_row, eventually, outbox_rows, revocations
 
 
 async def revoke(stack: ChatApiStack, *args: str) -> subprocess.CompletedProcess[str]:

@@ -14,8 +14,7 @@ from sqlalchemy import create_engine, text
 
 from chat_api.main import create_app
 from tests.chat_api.conftest import chat_api_settings
-from tests.chat_api.test_auth import assert_problem
-from tests.chat_api.test_orgs import Account, run_sql, signup
+from tests.support.accounts import Account, assert_problem, run_sql, signup
 
 
 def new_token(client: TestClient, owner: Account, **body: Any) -> dict[str, Any]:

@@ -10,10 +10,12 @@ from typing import Any
 
 from tests.support.chat_api import ChatApiStack, User, provider_key
 from tests.support.router import PLATFORM_KEYS
+from tests.support.service_processes import eventually
 
 OPENAI_MODEL = "openai/gpt-5.4-mini"
 ANTHROPIC_MODEL = "anthropic/claude-sonnet-5"
 MISTRAL_MODEL = "mistral/mistral-large-latest"
+WAIT_SECONDS = 60.0  # each wait of the concurrent trial; the chats answer in milliseconds
 
 
 async def complete(stack: ChatApiStack, user: User, model: str, text: str = "hello") -> Any:
@@ -69,27 +71,51 @@ async def _chat_loop(stack: ChatApiStack, user: User, stop: asyncio.Event, sourc
         sources.append(response.headers["x-switchyard-key-source"])
 
 
+def _loops_running(loops: list[asyncio.Task[None]]) -> bool:
+    """True while no chat loop has stopped; a loop that failed fails the wait with its own error."""
+    for loop in loops:
+        if loop.done():
+            loop.result()  # raises the loop's assertion
+            raise AssertionError("a chat loop stopped before it was told to")
+    return True
+
+
+async def _trial(stack: ChatApiStack, user: User) -> None:
+    """50 chat loops on a new key; DELETE it once they use it; no call with it may start after."""
+    secret = provider_key("openai")
+    key = await stack.add_key(user, "openai", secret)
+    stop, sources = asyncio.Event(), list[str]()
+    loops = [asyncio.create_task(_chat_loop(stack, user, stop, sources)) for _ in range(50)]
+    await eventually(
+        lambda: (
+            _loops_running(loops)
+            and sum(1 for call in stack.sim.calls_for("openai") if call.api_key == secret) >= 50
+        ),
+        "50 provider calls with the key before its DELETE",
+        timeout=WAIT_SECONDS,
+    )
+    response = await stack.http.delete(f"/v1/keys/{key['id']}", headers=user.headers)
+    returned_at = time.monotonic()
+    assert response.status_code == 204
+    served_after = len(sources)
+    await eventually(
+        lambda: _loops_running(loops) and len(sources) >= served_after + 100,
+        "100 chats answered after the DELETE returned",
+        timeout=WAIT_SECONDS,
+    )
+    stop.set()
+    async with asyncio.timeout(WAIT_SECONDS):  # each loop ends after its chat in flight
+        await asyncio.gather(*loops)
+
+    calls = stack.sim.calls_for("openai")
+    late = [c for c in calls if c.api_key == secret and c.started_at > returned_at]
+    assert late == [], f"{len(late)} provider calls started with the revoked key after DELETE returned"
+    assert "user" in sources
+    assert sources[-1] == "platform"
+
+
 async def test_no_provider_call_with_a_key_starts_after_its_delete_returned(stack: ChatApiStack) -> None:
     """50 chat loops use the key while it is revoked; repeated over several trials."""
     user = await stack.register()
-    for _trial in range(3):
-        secret = provider_key("openai")
-        key = await stack.add_key(user, "openai", secret)
-        stop, sources = asyncio.Event(), list[str]()
-        loops = [asyncio.create_task(_chat_loop(stack, user, stop, sources)) for _ in range(50)]
-        while sum(1 for call in stack.sim.calls_for("openai") if call.api_key == secret) < 50:
-            await asyncio.sleep(0.01)
-        response = await stack.http.delete(f"/v1/keys/{key['id']}", headers=user.headers)
-        returned_at = time.monotonic()
-        assert response.status_code == 204
-        served_after = len(sources)
-        while len(sources) < served_after + 100:
-            await asyncio.sleep(0.01)
-        stop.set()
-        await asyncio.gather(*loops)
-
-        calls = stack.sim.calls_for("openai")
-        late = [c for c in calls if c.api_key == secret and c.started_at > returned_at]
-        assert late == [], f"{len(late)} provider calls started with the revoked key after DELETE returned"
-        assert "user" in sources
-        assert sources[-1] == "platform"
+    for _trial_number in range(3):
+        await _trial(stack, user)

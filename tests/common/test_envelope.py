@@ -10,7 +10,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from switchyard_common.envelope import (
-    AAD_CONTEXT,
     HEADER_FORMAT,
     HEADER_LENGTH,
     MAGIC,
@@ -109,8 +108,20 @@ def test_binding_encoding_is_injective_on_random_bindings() -> None:
 
 
 def test_associated_data_layout() -> None:
+    """Known answers written out by hand from docs/envelope.md ("Binding"): the context string and
+    its NUL, the 12-byte header, then each field as a big-endian u32 length and its UTF-8 bytes."""
     header = bytes(range(HEADER_LENGTH))
-    assert associated_data(header, BINDING) == AAD_CONTEXT + header + BINDING.encode()
+    prefix = b"switchyard/credential-envelope/v1\x00" + b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\t\n\x0b"
+    assert associated_data(header, BINDING) == prefix + (
+        b"\x00\x00\x00\x06cred-1"
+        + b"\x00\x00\x00\x04user"
+        + b"\x00\x00\x00\x06user-1"
+        + b"\x00\x00\x00\x06openai"
+    )
+    org = Binding("c", OwnerType.ORG, "\u00e9", "p")  # a two-byte character: lengths count bytes
+    assert associated_data(header, org) == prefix + (
+        b"\x00\x00\x00\x01c" + b"\x00\x00\x00\x03org" + b"\x00\x00\x00\x02\xc3\xa9" + b"\x00\x00\x00\x01p"
+    )
 
 
 # --- Binding validation --------------------------------------------------------------------------

@@ -35,6 +35,8 @@ def _dev_env(dev_dir: Path) -> dict[str, str]:
     env.update(
         SWITCHYARD_DEV_DIR=str(dev_dir),
         SWITCHYARD_NATS_PORT=str(free_port()),
+        SWITCHYARD_POSTGRES_PORT=str(free_port()),
+        SWITCHYARD_DEMO_PORT=str(free_port()),
         KEYVAULT_PORT=str(free_port()),
         KEYVAULT_HEALTH_PORT=str(free_port()),
         ROUTER_PORT=str(free_port()),
@@ -60,25 +62,48 @@ def _read_until(process: subprocess.Popen[bytes], marker: str, timeout: float) -
     return seen.decode()
 
 
+def _ports_closed(env: dict[str, str], settings: list[str]) -> list[str]:
+    still_open = []
+    for setting in settings:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", int(env[setting]))) == 0:
+                still_open.append(setting)
+    return still_open
+
+
+STACK_PORTS = [
+    "SWITCHYARD_POSTGRES_PORT",
+    "SWITCHYARD_DEMO_PORT",
+    "SWITCHYARD_NATS_PORT",
+    "KEYVAULT_PORT",
+    "KEYVAULT_HEALTH_PORT",
+    "ROUTER_PORT",
+    "ROUTER_HEALTH_PORT",
+    "CHAT_API_PORT",
+]
+
+
 @pytest.fixture
 def simulator_url() -> Iterator[str]:
     """The provider simulator in its own process, as a developer would run it beside `make dev`."""
     port = free_port()
     sim = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.provider_sim", "--port", str(port)],
+        [sys.executable, "-m", "switchyard_dev.provider_sim", "--port", str(port)],
         cwd=REPO_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for_port(port)
+        wait_for_port(port, pid=sim.pid)
         yield f"http://127.0.0.1:{port}"
     finally:
         sim.terminate()
         sim.wait(timeout=10)
 
 
-def _chat_through_router(env: dict[str, str], pki: Path) -> list[router_pb2.ChatEvent]:
+def _chat_through_router(
+    env: dict[str, str], pki: Path, model: str = "openai/gpt-5.4-mini"
+) -> list[router_pb2.ChatEvent]:
     credentials = grpc.ssl_channel_credentials(
         root_certificates=(pki / "ca.pem").read_bytes(),
         private_key=(pki / "chat-api-key.pem").read_bytes(),
@@ -87,7 +112,7 @@ def _chat_through_router(env: dict[str, str], pki: Path) -> list[router_pb2.Chat
     request = router_pb2.ChatRequest(
         request_id="dev-1",
         user_id="u1",
-        model="openai/gpt-5.4-mini",
+        model=model,
         messages=[
             router_pb2.Message(role=router_pb2.ROLE_USER, parts=[router_pb2.ContentPart(text="hi dev")])
         ],
@@ -146,11 +171,19 @@ def test_dev_stack_serves_keyvault_and_router_and_stops_cleanly(tmp_path: Path, 
         assert reply.secret == b"sk-dev"
         assert (dev_dir / "audit" / "keyvault.jsonl").read_text().count('"outcome":"ok"') == 1
 
-        assert "PLATFORM_KEY: openai)" in output
+        # OpenAI has the caller's own base URL and platform key; the demo serves the other two.
+        assert "PLATFORM_KEY: anthropic, google, openai)" in output
+        demo_port = env["SWITCHYARD_DEMO_PORT"]
+        assert f"127.0.0.1:{demo_port} (demo provider, platform access for: anthropic, google;" in output
         events = _chat_through_router(env, pki)
         assert events[0].route.key_source == router_pb2.KEY_SOURCE_PLATFORM
+        assert events[0].route.demo is False, "a real base URL and platform key override the demo"
         assert "".join(e.text_delta for e in events) == "echo: hi dev"
         assert events[-1].HasField("finish")
+        demo = _chat_through_router(env, pki, "anthropic/claude-haiku-4-5")
+        assert (demo[0].route.key_source, demo[0].route.demo) == (router_pb2.KEY_SOURCE_PLATFORM, True)
+        assert "".join(e.text_delta for e in demo) == "echo: hi dev"
+        assert [e for e in demo if e.HasField("error")] == []
 
         chat_api = f"http://127.0.0.1:{env['CHAT_API_PORT']}"
         assert chat_api in output
@@ -158,22 +191,16 @@ def test_dev_stack_serves_keyvault_and_router_and_stops_cleanly(tmp_path: Path, 
             f"{chat_api}/v1/auth/register", json={"email": "dev@example.com", "password": "long enough pw"}
         )
         assert registered.status_code == 201, registered.text
-        assert (dev_dir / "chat-api.db").exists(), "the embedded default database is a SQLite file in .dev"
+        assert (dev_dir / "postgres" / "PG_VERSION").is_file(), (
+            "the embedded PostgreSQL keeps its data in .dev"
+        )
+        assert f"postgresql://127.0.0.1:{env['SWITCHYARD_POSTGRES_PORT']}/switchyard" in output
     finally:
         process.send_signal(signal.SIGINT)
         rest = process.communicate(timeout=30)[0].decode()
     assert process.returncode == 0, rest
     assert rest.rstrip().endswith("stopped")
-    for setting in (
-        "SWITCHYARD_NATS_PORT",
-        "KEYVAULT_PORT",
-        "KEYVAULT_HEALTH_PORT",
-        "ROUTER_PORT",
-        "ROUTER_HEALTH_PORT",
-        "CHAT_API_PORT",
-    ):
-        with socket.socket() as sock:
-            assert sock.connect_ex(("127.0.0.1", int(env[setting]))) != 0, f"{setting} still open"
+    assert _ports_closed(env, STACK_PORTS) == []
 
 
 def test_port_in_use_is_a_clear_message(tmp_path: Path) -> None:
@@ -195,9 +222,105 @@ def test_port_in_use_is_a_clear_message(tmp_path: Path) -> None:
 
 
 def test_default_ports_avoid_common_local_services() -> None:
-    from switchyard_dev.devstack import CHAT_API, KEYVAULT, KEYVAULT_HEALTH, NATS, ROUTER, ROUTER_HEALTH
+    from switchyard_dev.devstack import (
+        CHAT_API,
+        DEMO,
+        KEYVAULT,
+        KEYVAULT_HEALTH,
+        NATS,
+        POSTGRES,
+        ROUTER,
+        ROUTER_HEALTH,
+    )
 
     common = {4222, 5432, 6379, 5672, 1883, 3306, 8080, 50051, 8222, 6222, 7422}
-    defaults = [port.default for port in (NATS, KEYVAULT, KEYVAULT_HEALTH, ROUTER, ROUTER_HEALTH, CHAT_API)]
+    stack = (POSTGRES, NATS, DEMO, KEYVAULT, KEYVAULT_HEALTH, ROUTER, ROUTER_HEALTH, CHAT_API)
+    defaults = [port.default for port in stack]
     assert len(set(defaults)) == len(defaults)
     assert set(defaults).isdisjoint(common)
+
+
+@pytest.mark.slow
+def test_a_dying_postgres_stops_the_whole_stack_with_a_message(tmp_path: Path) -> None:
+    dev_dir = tmp_path / "dev"
+    env = _dev_env(dev_dir)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "switchyard_dev.devstack"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _read_until(process, "state in", timeout=90)
+        postmaster = int((dev_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGKILL)
+        rest = process.communicate(timeout=60)[0].decode()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 1, rest
+    [line] = [line for line in rest.splitlines() if line.startswith("make dev:")]
+    assert f"PostgreSQL ({dev_dir / 'postgres'}) exited with code -9" in line
+    assert "Traceback" not in rest
+    assert rest.rstrip().endswith("stopped")
+    assert _ports_closed(env, STACK_PORTS) == []
+    assert (dev_dir / "postgres" / "PG_VERSION").is_file(), "the data is kept"
+
+
+def test_a_cluster_of_another_version_stops_make_dev_in_one_line(tmp_path: Path) -> None:
+    dev_dir = tmp_path / "dev"
+    (dev_dir / "postgres").mkdir(parents=True)
+    (dev_dir / "postgres" / "PG_VERSION").write_text("15\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "switchyard_dev.devstack"],
+        env=_dev_env(dev_dir),
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"make dev: {dev_dir / 'postgres'} holds a PostgreSQL 15 cluster")
+    assert (dev_dir / "postgres" / "PG_VERSION").read_text() == "15\n"
+
+
+def test_an_external_database_url_runs_no_embedded_postgres(tmp_path: Path) -> None:
+    from switchyard_dev.devstack import dev_environment, processes
+
+    dev_dir = tmp_path / "dev"
+    external = {"CHAT_API_DATABASE_URL": "postgresql+psycopg://app:secret@db.internal:5432/switchyard"}
+    assert "postgres" not in [p.name for p in processes(dev_dir, external)]
+    assert dev_environment(dev_dir, external)["CHAT_API_DATABASE_URL"] == external["CHAT_API_DATABASE_URL"]
+
+    embedded = processes(dev_dir, {})
+    assert embedded[0].name == "postgres", "the database starts first and stops last"
+    assert dev_environment(dev_dir, {})["CHAT_API_DATABASE_URL"] == (
+        "postgresql+psycopg://postgres@127.0.0.1:17340/switchyard"
+    )
+
+
+def test_connections_of_the_last_run_in_time_wait_do_not_hold_a_port() -> None:
+    """`make dev` right after Ctrl-C: the old server closed its connections first (TIME_WAIT)."""
+    from switchyard_dev.devstack import Port, Process, ports_in_use
+
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = int(listener.getsockname()[1])
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = listener.accept()
+            accepted.close()  # the server side closes first, so the port keeps a TIME_WAIT entry
+            client.recv(1)
+    stack = [Process("server", [], [Port("SERVER_PORT", port)], lambda env: True, lambda env: "")]
+    assert ports_in_use(stack, {}) == []
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        assert ports_in_use(stack, {}) == [
+            f"port {port} (SERVER_PORT, for server) is already in use: "
+            f"stop what uses it or run `SERVER_PORT=<free port> make dev`"
+        ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -19,9 +20,10 @@ import pytest
 
 from switchyard.events.v1 import credentials_pb2
 from switchyard_common.events import CREDENTIALS_STREAM, ensure_credentials_stream, publish_revocation
+from switchyard_dev.postgres import bundled_major_version
 from tests.support.nats_server import NatsServer
 from tests.support.ports import free_port
-from tests.support.postgres import admin_url, fresh_database
+from tests.support.postgres import admin_url, external_server, fresh_database, server_log
 from tests.support.processes import REPO_ROOT, run_python
 
 USER_TABLES = """
@@ -138,13 +140,56 @@ def closed_port_url() -> str:
 
 
 def test_fixture_database_is_dropped_after_the_test(postgres_url: str, tmp_path: Path) -> None:
-    # `postgres_url` makes this skip (or fail in CI) like any test when PostgreSQL is missing.
-    result = run_inner_pytest(tmp_path, {})
+    # The inner run uses this run's server, so that its database can be looked for here afterwards.
+    result = run_inner_pytest(tmp_path, {"TEST_DATABASE_URL": admin_url()})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
     name = (tmp_path / "database-name.txt").read_text()
     assert name.startswith("switchyard_test_")
     assert not database_exists(name)
+
+
+def test_without_test_database_url_the_run_has_its_own_embedded_server(postgres_url: str) -> None:
+    if external_server():
+        pytest.skip("TEST_DATABASE_URL names an external server for this run")
+    with psycopg.connect(postgres_url, connect_timeout=3) as conn:
+        version = conn.execute("SHOW server_version").fetchone()
+        data_directory = conn.execute("SHOW data_directory").fetchone()
+        sockets = conn.execute("SHOW unix_socket_directories").fetchone()
+    assert version is not None
+    assert version[0].split(".")[0] == bundled_major_version()
+    assert data_directory is not None
+    assert Path(data_directory[0]).is_relative_to(Path(tempfile.gettempdir()))
+    assert "switchyard-test-postgres-" in data_directory[0], "not this run's throwaway cluster"
+    assert sockets == ("",), "the embedded server listens on loopback TCP only"
+    log = server_log()
+    assert log is not None
+    assert log.is_file()
+
+
+def command_lines() -> dict[int, str]:
+    """Every process's command line, by pid (from /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:  # gone meanwhile
+                continue
+    return found
+
+
+def running_test_servers() -> set[int]:
+    """Processes of the embedded servers the tests start (their data folders say so)."""
+    return {pid for pid, cmdline in command_lines().items() if "switchyard-test-postgres-" in cmdline}
+
+
+def test_inner_run_without_test_database_url_starts_and_removes_its_own_server(tmp_path: Path) -> None:
+    servers_before = running_test_servers()
+    result = run_inner_pytest(tmp_path, {"TEST_DATABASE_URL": None, "CI": "true"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+    assert not running_test_servers() - servers_before, "the inner run's PostgreSQL outlived it"
 
 
 def test_unreachable_postgres_fails_in_ci(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,28 +124,63 @@ async def test_other_san_is_that_identity(keyvault: RunningKeyVault) -> None:
 # --- handshake failures ------------------------------------------------------------------------
 
 
-async def assert_handshake_fails(channel: aio.Channel) -> None:
+# What the client sees when the server ends the handshake (it refuses the certificate, or sees no
+# TLS at all), and when the client refuses the server's certificate. Nothing listening would give
+# "Connection refused" instead: see the negative control below.
+SERVER_REFUSED = "Socket closed"
+CLIENT_REFUSED = "Tls handshake failed"
+
+
+async def handshake_error(channel: aio.Channel) -> aio.AioRpcError:
     async with channel:
-        error = await rpc_error(
+        return await rpc_error(
             stub(channel).GetPublicKey(keyvault_pb2.GetPublicKeyRequest(), timeout=HANDSHAKE_TIMEOUT)
         )
+
+
+async def assert_handshake_fails(keyvault: RunningKeyVault, channel: aio.Channel, reason: str) -> str:
+    """The call over `channel` fails in the TLS handshake for `reason`, while a good channel to the
+    same port, just before, is served: keyvault is listening, so the refusal is the handshake's and
+    not the UNAVAILABLE that nothing listening also gives. Returns grpc's details."""
+    async with keyvault.channel("router") as good:
+        reply = await stub(good).GetPublicKey(keyvault_pb2.GetPublicKeyRequest(), timeout=CALL_TIMEOUT)
+    assert reply.kid == 1
+    error = await handshake_error(channel)
+    details = error.details() or ""
     assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+    assert f"127.0.0.1:{keyvault.port}: {reason}" in details, details
+    assert "Connection refused" not in details, details
+    return details
+
+
+async def test_nothing_listening_is_told_apart_from_a_failed_handshake(test_pki: TestPki) -> None:
+    """The negative control of the handshake tests: a port bound but not listening refuses the
+    connection, which the assertions above would not take for a handshake failure."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        error = await handshake_error(dial(port, test_pki.files["router"]))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "Connection refused" in (error.details() or ""), error.details()
+    assert SERVER_REFUSED not in (error.details() or ""), error.details()
 
 
 async def test_no_client_certificate_fails_the_handshake(keyvault: RunningKeyVault) -> None:
     credentials = grpc.ssl_channel_credentials(root_certificates=keyvault.pki.ca_path.read_bytes())
-    await assert_handshake_fails(aio.secure_channel(f"localhost:{keyvault.port}", credentials))
+    channel = aio.secure_channel(f"localhost:{keyvault.port}", credentials)
+    await assert_handshake_fails(keyvault, channel, SERVER_REFUSED)
 
 
 @pytest.mark.parametrize("identity", ["rogue-router", "expired-router"])
 async def test_untrusted_client_certificate_fails_the_handshake(
     keyvault: RunningKeyVault, identity: str
 ) -> None:
-    await assert_handshake_fails(keyvault.channel(identity))
+    await assert_handshake_fails(keyvault, keyvault.channel(identity), SERVER_REFUSED)
 
 
 async def test_plaintext_channel_fails(keyvault: RunningKeyVault) -> None:
-    await assert_handshake_fails(aio.insecure_channel(f"localhost:{keyvault.port}"))
+    channel = aio.insecure_channel(f"localhost:{keyvault.port}")
+    await assert_handshake_fails(keyvault, channel, SERVER_REFUSED)
 
 
 async def test_client_refuses_a_server_outside_its_ca(keyvault: RunningKeyVault, test_pki: TestPki) -> None:
@@ -155,7 +191,9 @@ async def test_client_refuses_a_server_outside_its_ca(keyvault: RunningKeyVault,
         private_key=files.key.read_bytes(),
         certificate_chain=files.cert.read_bytes(),
     )
-    await assert_handshake_fails(aio.secure_channel(f"localhost:{keyvault.port}", credentials))
+    channel = aio.secure_channel(f"localhost:{keyvault.port}", credentials)
+    details = await assert_handshake_fails(keyvault, channel, CLIENT_REFUSED)
+    assert "CERTIFICATE_VERIFY_FAILED" in details, details
 
 
 # --- deny by default -----------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from switchyard_common.envelope import Binding, OwnerType
 from tests.support.keyvault import KeyVaultClient, decrypt_request, dial, probe_health, status_or_code, stub
 from tests.support.keyvault import TestPki as Pki
 from tests.support.nats_server import NatsServer
-from tests.support.ports import free_port
+from tests.support.ports import free_port, listening_pids
 from tests.support.processes import REPO_ROOT, environ_without, run_python
 
 START_TIMEOUT_SECONDS = 20.0
@@ -102,6 +102,9 @@ class KeyVaultProcess:
                 pytest.fail(f"keyvault exited with {self.process.returncode}:\n{self.stderr()}")
             status = await self.health()
             if status == health_pb2.HealthCheckResponse.SERVING:
+                # SERVING from this process, not from a stranger on a port it was told to use.
+                for port in (self.port, self.health_port):
+                    assert self.process.pid in listening_pids(port), f"pid {listening_pids(port)} on {port}"
                 return
             await asyncio.sleep(0.05)
         pytest.fail(f"keyvault not SERVING after {START_TIMEOUT_SECONDS}s (last: {status}):\n{self.stderr()}")

@@ -1,8 +1,7 @@
 """Project Wycheproof vectors fed through keyvault's own unwrap / decrypt functions.
 
-The vectors live in `shared/testvectors/wycheproof`, beside the repository root (CI puts a copy of
-`shared/` next to the clone). They are an external suite: if they are missing the tests fail, they
-never skip.
+The vectors are in `tests/keyvault/vectors/wycheproof` (upstream commit and licence in its README).
+They are an external suite: if a file is missing the tests fail, they never skip.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from keyvault.unwrap import UNIFORM_MESSAGE, DecryptionFailed, aes_gcm_open, rsa_oaep_unwrap
 
-VECTORS_DIR = Path(__file__).resolve().parents[3] / "shared" / "testvectors" / "wycheproof"
+VECTORS_DIR = Path(__file__).resolve().parent / "vectors" / "wycheproof"
 
 OAEP_2048 = "rsa_oaep_2048_sha256_mgf1sha256_test.json"
 OAEP_3072 = "rsa_oaep_3072_sha256_mgf1sha256_test.json"
@@ -88,7 +87,7 @@ GCM_OTHER_PARAMS = _gcm_params(selected=False)
 
 def _require(value: Any, name: str) -> Any:
     if value is None:
-        pytest.fail(f"Wycheproof vector file {VECTORS_DIR / name} is missing (shared/ beside the repo)")
+        pytest.fail(f"Wycheproof vector file {VECTORS_DIR / name} is missing")
     return value
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.leaks import POSTGRES_LOGS, LogTails, log_every_statement
+from tests.support.leaks import LogTails, log_every_statement
+from tests.support.postgres import server_log
 from tests.support.process_fixtures import Database
 
 
 @pytest.fixture
 def postgres_logs() -> LogTails:
-    """PostgreSQL's server log from before the stack starts."""
-    return LogTails(POSTGRES_LOGS)
+    """The run's PostgreSQL server log from before the stack starts (none with an external server)."""
+    log = server_log()
+    return LogTails(str(log) if log is not None else "")
 
 
 @pytest.fixture

@@ -19,11 +19,12 @@ from functools import partial
 import httpx
 import pytest
 
+from switchyard_dev.provider_sim import reply_text
 from tests.support.chat_api import User, provider_key
 from tests.support.load import Footprint, footprint, load_client, stream_completion
 from tests.support.process_fixtures import LaunchStack
 from tests.support.process_stack import ProcessStack, StreamedAnswer, sse_events
-from tests.support.provider_sim import reply_text
+from tests.support.service_processes import eventually
 
 LOAD_SECONDS = float(os.environ.get("LOAD_SECONDS", "12"))
 WARMUP_SECONDS = 5.0
@@ -149,8 +150,7 @@ async def run_for(seconds: float, mix: list[Worker], base_url: str) -> Tally:
 
 async def settled(stack: ProcessStack) -> dict[str, Footprint]:
     """chat-api's and the router's footprint once nothing is in flight and a moment has passed."""
-    while stack.sim.in_flight:
-        await asyncio.sleep(0.05)
+    await eventually(lambda: not stack.sim.in_flight, "no provider call in flight", timeout=60)
     await asyncio.sleep(SETTLE_SECONDS)
     return {"chat-api": footprint(stack.chat_api), "router": footprint(stack.router)}
 

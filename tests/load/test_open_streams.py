@@ -17,6 +17,7 @@ from functools import partial
 import httpx
 import pytest
 
+from switchyard_dev.provider_sim import reply_text
 from tests.support.chat_api import User, provider_key
 from tests.support.load import (
     CompletionStream,
@@ -29,7 +30,6 @@ from tests.support.load import (
 )
 from tests.support.process_fixtures import LaunchStack
 from tests.support.process_stack import ProcessStack
-from tests.support.provider_sim import reply_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

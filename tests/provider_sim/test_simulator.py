@@ -33,9 +33,7 @@ from openai.types import Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.shared import ErrorObject
 
-from tests.support.ports import free_port, wait_for_port
-from tests.support.processes import REPO_ROOT
-from tests.support.provider_sim import (
+from switchyard_dev.provider_sim import (
     OPENAI_COMPATIBLE,
     PROVIDERS,
     ProviderSimulator,
@@ -43,6 +41,8 @@ from tests.support.provider_sim import (
     reply_text,
     tokens_of,
 )
+from tests.support.ports import free_port, wait_for_port
+from tests.support.processes import REPO_ROOT
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -1065,7 +1065,7 @@ async def test_runs_standalone() -> None:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.provider_sim", "--port", str(port)],
+        [sys.executable, "-m", "switchyard_dev.provider_sim", "--port", str(port)],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -1073,7 +1073,7 @@ async def test_runs_standalone() -> None:
         text=True,
     )
     try:
-        await asyncio.to_thread(wait_for_port, port, 15)
+        await asyncio.to_thread(wait_for_port, port, 15, pid=process.pid)
         async with httpx.AsyncClient(timeout=5) as client:
             response = await client.get(
                 f"http://127.0.0.1:{port}/anthropic/v1/models", headers=ANTHROPIC_HEADERS

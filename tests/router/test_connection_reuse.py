@@ -6,8 +6,8 @@ import pytest
 
 from router.providers.base import ChatMessage, ProviderCall
 from router.providers.registry import aclose_all, build_adapters
+from switchyard_dev.provider_sim import ProviderSimulator
 from tests.support.keyvault import TestPki
-from tests.support.provider_sim import ProviderSimulator
 from tests.support.router import router_settings
 
 CALL = ProviderCall("model-x", (ChatMessage("user", ("reuse me please",)),))

@@ -11,6 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from router.server import RouterServer
 from switchyard.router.v1 import router_pb2, router_pb2_grpc
 from switchyard_common.malformed import MALFORMED_DETAILS
+from switchyard_dev.provider_sim import ProviderSimulator
 from tests.conftest import RunningKeyVault
 from tests.support.grpc_hostile import (
     MALFORMED,
@@ -21,7 +22,6 @@ from tests.support.grpc_hostile import (
 )
 from tests.support.keyvault import TestPki
 from tests.support.nats_server import NatsServer
-from tests.support.provider_sim import ProviderSimulator
 from tests.support.router import RunningRouter, chat_request, router_settings
 from tests.support.teardown import bounded
 

@@ -44,10 +44,10 @@ from switchyard.router.v1 import router_pb2, router_pb2_grpc
 from switchyard_common.events import CREDENTIALS_STREAM
 from switchyard_common.logs import configure_logging
 from switchyard_common.mtls import channel_credentials
+from switchyard_dev.provider_sim import ProviderSimulator
 from tests.support.keyvault import KeyVaultClient, binding_to_proto, keyvault_settings, started
 from tests.support.keyvault import TestPki as Pki
 from tests.support.nats_server import NatsServer
-from tests.support.provider_sim import ProviderSimulator
 from tests.support.router import StoredKey, chat_request, publish_revoked, router_settings, store_key
 
 CATALOG = load_catalog()

@@ -9,10 +9,10 @@ import pytest
 from router.catalog import load_catalog
 from router.server import RouterServer
 from switchyard.router.v1 import router_pb2
+from switchyard_dev.provider_sim import ProviderSimulator
 from tests.conftest import RunningKeyVault
 from tests.support.keyvault import KeyVaultClient, TestPki
 from tests.support.nats_server import NatsServer
-from tests.support.provider_sim import ProviderSimulator
 from tests.support.router import RunningRouter, chat_request, router_settings, store_key
 from tests.support.teardown import bounded
 

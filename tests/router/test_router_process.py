@@ -11,10 +11,10 @@ from grpc import aio
 
 from switchyard.router.v1 import router_pb2_grpc
 from switchyard_common.mtls import channel_credentials
+from switchyard_dev.provider_sim import ProviderSimulator
 from tests.support.keyvault import TestPki
 from tests.support.ports import free_port, wait_for_port
 from tests.support.processes import environ_without, run_python
-from tests.support.provider_sim import ProviderSimulator
 from tests.support.router import PLATFORM_KEYS, chat_request
 
 
@@ -82,7 +82,7 @@ async def test_sigterm_lets_an_open_stream_finish(test_pki: TestPki, provider_si
     )
     process = subprocess.Popen([sys.executable, "-m", "router"], env=env, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for_port(port, timeout=30)
+        wait_for_port(port, timeout=30, pid=process.pid)
         # ~20 events 100 ms apart: the stream is still open when SIGTERM arrives.
         provider_sim.fail_next("openai", paced_stream_interval=0.1)
         request = chat_request("openai/gpt-5.4-mini", " ".join(f"w{i}" for i in range(18)))

@@ -30,7 +30,6 @@ from switchyard_common.events import CREDENTIALS_STREAM, ensure_credentials_stre
 from switchyard_common.revocation_feed import FeedStart, RevocationFeed
 from tests.conftest import RunningKeyVault
 from tests.support.nats_server import NatsServer
-from tests.support.ports import free_port
 
 INVALID_SUBJECT = "switchyard.credentials.invalid.v1"
 PROPAGATION_BOUND_SECONDS = 5.0
@@ -58,7 +57,7 @@ class Relay:
     itself stays up for everyone else; `restore()` lets it back in."""
 
     def __init__(self, target_port: int) -> None:
-        self.port = free_port()
+        self.port = 0  # the first restore() binds a port of the kernel's choosing; later ones, the same
         self._target_port = target_port
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -69,6 +68,7 @@ class Relay:
 
     async def restore(self) -> None:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+        self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def cut(self) -> None:
         if self._server is not None:

@@ -28,9 +28,7 @@ from switchyard.events.v1 import credentials_pb2
 from switchyard.keyvault.v1 import keyvault_pb2
 from switchyard.router.v1 import router_pb2, router_pb2_grpc
 from switchyard_common.events import INVALID_SUBJECT
-from tests.support.keyvault import KeyVaultClient, binding_to_proto
-from tests.support.nats_server import NatsServer
-from tests.support.provider_sim import (
+from switchyard_dev.provider_sim import (
     OPENAI_COMPATIBLE,
     PROVIDERS,
     ProviderSimulator,
@@ -39,6 +37,8 @@ from tests.support.provider_sim import (
     reply_text,
     tokens_of,
 )
+from tests.support.keyvault import KeyVaultClient, binding_to_proto
+from tests.support.nats_server import NatsServer
 from tests.support.router import (
     PLATFORM_KEYS,
     ChatResult,

@@ -9,8 +9,8 @@ import pytest
 
 from router.catalog import load_catalog
 from switchyard.router.v1 import router_pb2
+from switchyard_dev.provider_sim import ProviderSimulator
 from tests.support.keyvault import KeyVaultClient
-from tests.support.provider_sim import ProviderSimulator
 from tests.support.router import PLATFORM_KEYS, RunningRouter, StoredKey, chat_request, store_key
 
 CATALOG = load_catalog()

@@ -13,12 +13,14 @@ from typing import Any
 
 import httpx
 import uvicorn
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from chat_api.core.config import Settings
 from chat_api.main import create_app
+from switchyard_dev.provider_sim import ProviderSimulator
 from tests.support.keyvault import TestPki
 from tests.support.nats_server import NatsServer
-from tests.support.provider_sim import ProviderSimulator
 from tests.support.router import RunningRouter
 
 # Shapes each provider's keys really have, so they pass chat-api's validation: prefix, body length.
@@ -36,6 +38,8 @@ VALID_KEYS: dict[str, tuple[str, int]] = {
 
 
 PASSWORD = "correct horse battery"
+# For an app whose lifespan never runs (OpenAPI, static files): a PostgreSQL URL nothing connects to.
+UNUSED_DATABASE_URL = "postgresql+psycopg://switchyard@127.0.0.1:9/unused"
 
 
 def provider_key(provider: str) -> str:
@@ -128,6 +132,19 @@ class ChatApiStack:
     @property
     def base_url(self) -> str:
         return self.api.base_url
+
+    def open_transactions(self) -> int:
+        """Sessions on this stack's database that hold a transaction open (e.g. a lease's locks)."""
+        engine = create_engine(self.database_url, poolclass=NullPool)
+        try:
+            with engine.connect() as connection:
+                query = text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+                )
+                return int(connection.execute(query).scalar_one())
+        finally:
+            engine.dispose()
 
     async def register(self, email: str | None = None, password: str = PASSWORD) -> User:
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"

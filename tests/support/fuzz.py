@@ -2,14 +2,15 @@
 
 Every operation gets schema-valid (positive) and schema-invalid (negative) cases; each response must
 not be a 5xx, must have a documented status, content type, headers and body, invalid input must be
-refused, and no request may take longer than `REQUEST_TIMEOUT_SECONDS`. Synchronous (requests):
-call it from a worker thread when the server runs in the caller's event loop.
+refused, and no request may take longer than `REQUEST_TIMEOUT_SECONDS`. An operation-mode pair
+that yields no case at all (hypothesis' `Unsatisfiable`) is a failure, unless `NO_INVALID_INPUT`
+lists the operation. Synchronous (requests): call it from a worker thread when the server runs in
+the caller's event loop.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.core.result import Err
 
-__all__ = ["FuzzReport", "KnownIds", "fuzz_api"]
+__all__ = ["NO_INVALID_INPUT", "FuzzReport", "KnownIds", "fuzz_api"]
 
 REQUEST_TIMEOUT_SECONDS = 15.0
 
@@ -44,18 +45,29 @@ _CONFIG = schemathesis.Config.from_dict(
     {"checks": {"negative_data_rejection": {"expected-statuses": _REJECTED}}}
 )
 
+# Operations with no parameter, no body and no security: no input exists to make invalid, so their
+# negative mode cannot produce a case. Only these are excused, and only while they take no input.
+NO_INVALID_INPUT = frozenset({"GET /healthz", "GET /readyz"})
+
 # Path parameters the harness can point at ids that exist; the rest stay as generated (mostly 404s).
 KnownIds = Mapping[str, str]
 
 
 @dataclass
 class FuzzReport:
-    """Cases sent per operation, and distinct failures (operation, check message, reproduction)."""
+    """Cases sent per operation-mode pair ("GET /v1/keys positive"), the pairs excused (with why),
+    and distinct failures (pair, check message, reproduction)."""
 
     cases: collections.Counter[str] = field(default_factory=collections.Counter)
     statuses: dict[str, collections.Counter[int]] = field(default_factory=dict)
+    excluded: dict[str, str] = field(default_factory=dict)
     failures: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
+
+    @property
+    def operations(self) -> set[str]:
+        """Operations with at least one case sent, whatever the mode."""
+        return {pair.rsplit(" ", 1)[0] for pair in self.cases}
 
     def record_failure(self, label: str, message: str) -> None:
         seen = self.failures.setdefault(label, [])
@@ -63,13 +75,15 @@ class FuzzReport:
             seen.append(message)
 
     def summary(self) -> str:
-        lines = [f"{'operation':<52} {'cases':>6}  statuses"]
-        for label in sorted(self.cases):
-            statuses = " ".join(f"{code}x{n}" for code, n in sorted(self.statuses[label].items()))
-            lines.append(f"{label:<52} {self.cases[label]:>6}  {statuses}")
+        lines = [f"{'operation-mode':<61} {'cases':>6}  statuses"]
+        for pair in sorted(self.cases):
+            statuses = " ".join(f"{code}x{n}" for code, n in sorted(self.statuses[pair].items()))
+            lines.append(f"{pair:<61} {self.cases[pair]:>6}  {statuses}")
+        lines.extend(f"{pair:<61} {'-':>6}  excluded: {why}" for pair, why in sorted(self.excluded.items()))
         failed = sum(len(messages) for messages in self.failures.values())
         lines.append(
-            f"{len(self.cases)} operations, {sum(self.cases.values())} cases,"
+            f"{len(self.cases)} operation-mode pairs ({len(self.operations)} operations, "
+            f"{len(self.excluded)} pairs excluded), {sum(self.cases.values())} cases,"
             f" {failed} distinct failures, {self.seconds:.1f} s"
         )
         for label, messages in sorted(self.failures.items()):
@@ -132,7 +146,7 @@ def _operation_test(
     known: KnownIds,
     report: FuzzReport,
 ) -> Callable[[], None]:
-    label = operation.label
+    label = f"{operation.label} {mode.value}"
 
     @hypothesis.given(case=operation.as_strategy(generation_mode=mode), use_known=st.booleans())
     def run(case: Case[Any], use_known: bool) -> None:
@@ -171,6 +185,10 @@ def fuzz_api(
     started = time.monotonic()
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            pair = f"{operation.label} {mode.value}"
+            if mode is GenerationMode.NEGATIVE and operation.label in NO_INVALID_INPUT:
+                _exclude(operation, pair, report)
+                continue
             run = _operation_test(
                 operation, mode, base_url=base_url, headers_for=headers_for, known=known, report=report
             )
@@ -186,7 +204,21 @@ def fuzz_api(
             run = settings(run)
             if seed is not None:
                 run = hypothesis.seed(seed)(run)
-            with contextlib.suppress(hypothesis.errors.Unsatisfiable):
+            try:
                 run()
+            except hypothesis.errors.Unsatisfiable:
+                report.record_failure(pair, "hypothesis could not generate a single case (Unsatisfiable)")
+            else:
+                if report.cases[pair] == 0:
+                    report.record_failure(pair, "no case was sent")
     report.seconds = time.monotonic() - started
     return report
+
+
+def _exclude(operation: APIOperation[Any, Any, Any, Any], pair: str, report: FuzzReport) -> None:
+    """Excuse a listed operation's negative mode, but only while it really takes no input."""
+    inputs = [f"{parameter.location.value} {parameter.name}" for parameter in operation.iter_parameters()]
+    if inputs or operation.definition.raw.get("requestBody") or operation.definition.raw.get("security"):
+        report.record_failure(pair, f"listed in NO_INVALID_INPUT but takes input: {inputs or 'a body'}")
+        return
+    report.excluded[pair] = "no parameter, body or security: nothing to make invalid"

@@ -174,10 +174,6 @@ def dump_every_table(conninfo: str) -> dict[str, bytes]:
     return dump
 
 
-# Where Debian's PostgreSQL packages log (the server chat-api's database lives on is outside the stack).
-POSTGRES_LOGS = "/var/log/postgresql/*.log"
-
-
 def log_every_statement(conninfo: str) -> None:
     """Make the server log every statement on this database with its bound parameters (sessions
     opened from now on): a key sent in any SQL, even one that stores nothing, then shows in its log."""

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.ports import free_port, wait_for_port
+from tests.support.ports import PortTaken, free_port, wait_for_port
 
 NATS_BINARY = Path(sys.executable).parent / "nats-server"
 
@@ -16,6 +16,7 @@ class NatsServer:
         self.port = free_port()
         self.store_dir = store_dir
         self._process: subprocess.Popen[bytes] | None = None
+        self._started = False
         self.log_path = store_dir / "nats.log"
 
     @property
@@ -23,8 +24,22 @@ class NatsServer:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        """Start (or restart, keeping its JetStream store and port)."""
+        """Start (or restart, keeping its JetStream store and port). A first start whose port
+        another process took meanwhile starts again on another port."""
         assert self._process is None, "already running"
+        first = not self._started
+        for attempt in range(3):
+            try:
+                self._spawn()
+                break
+            except (PortTaken, RuntimeError):
+                self.stop()
+                if not first or attempt == 2:
+                    raise
+                self.port = free_port()
+        self._started = True
+
+    def _spawn(self) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._process = subprocess.Popen(
             [
@@ -42,7 +57,7 @@ class NatsServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for_port(self.port)
+        wait_for_port(self.port, pid=self._process.pid)
 
     def stop(self) -> None:
         if self._process is None:

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url
 
+from switchyard_dev.provider_sim import ProviderSimulator
 from tests.support.keyvault import TestPki
 from tests.support.load import raise_open_files_limit
 from tests.support.nats_server import NatsServer
 from tests.support.postgres import sqlalchemy_url
 from tests.support.process_stack import ProcessStack, running_process_stack
-from tests.support.provider_sim import ProviderSimulator
 
 __all__ = ["Database", "LaunchStack", "database", "launch_stack", "process_stack"]
 

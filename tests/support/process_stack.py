@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import psycopg
 
+from switchyard_dev.provider_sim import ProviderSimulator
 from tests.support.chat_api import PASSWORD, User, provider_key
 from tests.support.keyvault import TestPki
 from tests.support.nats_server import NatsServer
-from tests.support.provider_sim import ProviderSimulator
 from tests.support.service_processes import (
     ServiceProcess,
     chat_api_process,

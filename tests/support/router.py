@@ -20,8 +20,8 @@ from switchyard.router.v1 import router_pb2, router_pb2_grpc
 from switchyard_common.envelope import Binding, OwnerType
 from switchyard_common.events import publish_revocation
 from switchyard_common.mtls import channel_credentials
+from switchyard_dev.provider_sim import ProviderSimulator
 from tests.support.keyvault import KeyVaultClient, TestPki, binding_to_proto
-from tests.support.provider_sim import ProviderSimulator
 
 if TYPE_CHECKING:
     from switchyard.router.v1.router_pb2_grpc import RouterAsyncStub

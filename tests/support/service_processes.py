@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 from grpc_health.v1 import health_pb2
 
+from switchyard_dev.provider_sim import ProviderSimulator
 from tests.support.keyvault import TestPki, probe_health, status_or_code
-from tests.support.ports import free_port
+from tests.support.ports import PortTaken, free_port, listening_pids
 from tests.support.processes import REPO_ROOT, environ_without
-from tests.support.provider_sim import ProviderSimulator
 from tests.support.router import PLATFORM_KEYS, TEST_TIMEOUTS
 
 __all__ = [
@@ -89,7 +89,15 @@ class ServiceProcess:
     async def _started(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
             raise AssertionError(f"{self.module} exited with {self.process.returncode}:\n{self.log_tail()}")
-        return await self.ready(self)
+        if not await self.ready(self):
+            return False
+        # Ready on its ports means nothing if another process answered there.
+        assert self.process is not None
+        for port in (self.port, self.health_port):
+            owners = listening_pids(port) if port else {self.process.pid}
+            if self.process.pid not in owners:
+                raise PortTaken(port, owners)
+        return True
 
     def kill(self) -> None:
         """SIGKILL: the process gets no chance to close anything, as in a crash or an OOM kill."""

@@ -10,9 +10,9 @@ from chat_api.core import problems
 from chat_api.limits.body_size import SLUG as PAYLOAD_TOO_LARGE
 from tests.chat_api.chat_helpers import ANTHROPIC_MODEL, MISTRAL_MODEL, OPENAI_MODEL
 from tests.chat_api.conftest import StackFactory
-from tests.chat_api.test_keys import table_dump
 from tests.conftest import RunningKeyVault
 from tests.support.chat_api import ChatApiStack, provider_key
+from tests.support.credentials import table_dump
 from tests.web.browser import WebApp, web_app
 
 # Answered by handlers rather than Problem subclasses (core/problems.py, core/observability.py).

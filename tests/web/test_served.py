@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from chat_api.core.config import Settings
 from chat_api.main import create_app
 from chat_api.web.views import STATIC_DIR
+from tests.support.chat_api import UNUSED_DATABASE_URL
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "services" / "chat-api" / "pyproject.toml"
 
@@ -22,7 +23,7 @@ PYPROJECT = Path(__file__).resolve().parents[2] / "services" / "chat-api" / "pyp
 def http(tmp_path: Path) -> TestClient:
     # Static files need no database or router: the app's lifespan is not started.
     tls = {f"tls_{name}_file": tmp_path / f"{name}.pem" for name in ("ca", "cert", "key")}
-    settings = Settings(database_url=SecretStr("sqlite://"), **tls)  # type: ignore[arg-type]
+    settings = Settings(database_url=SecretStr(UNUSED_DATABASE_URL), **tls)  # type: ignore[arg-type]
     return TestClient(create_app(settings))
 
 

@@ -20,7 +20,7 @@ def _database_url() -> str:
 def run_migrations() -> None:
     engine = make_engine(_database_url())
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+        context.configure(connection=connection, target_metadata=Base.metadata)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

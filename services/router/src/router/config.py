@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from switchyard_common.settings import MTLSSettings, NatsSettings
@@ -31,6 +31,8 @@ class ProviderConfig:
     display_name: str
     base_url: str
     platform_key: SecretStr | None
+    # `make dev`'s demo provider serves this provider (base URL and platform key), not the real one.
+    demo: bool = False
 
 
 class Settings(MTLSSettings, NatsSettings):
@@ -54,6 +56,9 @@ class Settings(MTLSSettings, NatsSettings):
     # must stay above chat-api's largest chat (CHAT_API_MAX_REQUEST_BODY_BYTES, 1 MiB by default).
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
     log_level: str = "INFO"
+    # Comma-separated providers whose base URL is `make dev`'s demo provider; only the dev
+    # supervisor sets it, so every route and model says when an answer is not the real provider's.
+    demo_providers: str = ""
 
     openai_base_url: str = PROVIDERS["openai"][0]
     openai_platform_key: SecretStr | None = None
@@ -74,12 +79,30 @@ class Settings(MTLSSettings, NatsSettings):
     openrouter_base_url: str = PROVIDERS["openrouter"][0]
     openrouter_platform_key: SecretStr | None = None
 
+    @field_validator("demo_providers")
+    @classmethod
+    def _known_demo_providers(cls, value: str) -> str:
+        unknown = sorted(set(_names(value)) - set(PROVIDERS))
+        if unknown:
+            raise ValueError(f"unknown providers {unknown} (known: {', '.join(PROVIDERS)})")
+        return value
+
     def provider(self, name: str) -> ProviderConfig:
         base_url = str(getattr(self, f"{name}_base_url")).rstrip("/")
         key = getattr(self, f"{name}_platform_key")
         if key is not None and not key.get_secret_value():
             key = None
-        return ProviderConfig(name=name, display_name=PROVIDERS[name][1], base_url=base_url, platform_key=key)
+        return ProviderConfig(
+            name=name,
+            display_name=PROVIDERS[name][1],
+            base_url=base_url,
+            platform_key=key,
+            demo=name in _names(self.demo_providers),
+        )
 
     def providers(self) -> list[ProviderConfig]:
         return [self.provider(name) for name in PROVIDERS]
+
+
+def _names(value: str) -> list[str]:
+    return [name.strip() for name in value.split(",") if name.strip()]

@@ -70,6 +70,8 @@ class RouteInfo:
     credential_id: str
     fell_back: bool = False
     auto_reason: str = ""
+    # The provider is `make dev`'s demo provider, not the real one (whatever the key source).
+    demo: bool = False
 
 
 _WHOSE = {"user": "your", "org": "your organization's", "platform": "platform"}
@@ -93,11 +95,17 @@ class Router:
         self._report_invalid = report_invalid
         self._clock = clock
         self._platform = {name for name, config in providers.items() if config.platform_key is not None}
+        self._demo = frozenset(name for name, config in providers.items() if config.demo)
 
     @property
     def platform_providers(self) -> frozenset[str]:
         """The providers the platform has its own key for."""
         return frozenset(self._platform)
+
+    @property
+    def demo_providers(self) -> frozenset[str]:
+        """The providers `make dev`'s demo provider stands in for."""
+        return self._demo
 
     def choose(self, job: ChatJob) -> tuple[CatalogModel, str]:
         """The catalog model to call and, for "auto", why it was chosen."""
@@ -196,6 +204,7 @@ class Router:
             credential_id=access.credential.credential_id if access.credential else "",
             fell_back=fell_back,
             auto_reason=reason,
+            demo=model.provider in self._demo,
         )
 
     def _fallback(self, exc: ProviderError, access: Access, job: ChatJob) -> Access | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -47,6 +49,8 @@ class RouterServer:
     catalog: Catalog = field(default_factory=load_catalog)
     endpoints: Endpoints | None = None
     keys: KeyCache | None = None
+    # When cached keys expire; tests move a clock of their own instead of sleeping through a TTL.
+    clock: Callable[[], float] = time.monotonic
     adapters: dict[str, ProviderAdapter] = field(default_factory=dict)
     revocations: RevocationSync | None = None
     _keyvault: KeyVaultClient | None = None
@@ -68,6 +72,7 @@ class RouterServer:
             self._keyvault,
             ttl_seconds=settings.key_cache_ttl_seconds,
             max_entries=settings.key_cache_max_entries,
+            clock=self.clock,
         )
         self.revocations = RevocationSync(
             keys, servers=settings.nats_servers(), retention_days=settings.revocation_retention_days
@@ -102,12 +107,14 @@ class RouterServer:
         await self.endpoints.set_serving(True)
         platform = sorted(name for name, config in providers.items() if config.platform_key is not None)
         logger.info(
-            "router listening on %s:%s (mTLS), health on %s; %s catalog models; platform access: %s",
+            "router listening on %s:%s (mTLS), health on %s; %s catalog models; platform access: %s; "
+            "demo providers: %s",
             settings.host,
             self.port,
             self.health_port or "-",
             len(self.catalog.all()),
             platform or "none",
+            sorted(router.demo_providers) or "none",
         )
 
     async def stop(self, grace: float | None = None) -> None:

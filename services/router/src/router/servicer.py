@@ -69,6 +69,7 @@ def route_message(route: RouteInfo) -> router_pb2.Route:
         credential_id=route.credential_id,
         fell_back=route.fell_back,
         auto_reason=route.auto_reason,
+        demo=route.demo,
     )
 
 
@@ -141,7 +142,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def ListModels(
         self, request: router_pb2.ListModelsRequest, context: Context
     ) -> router_pb2.ListModelsResponse:
-        platform = self._router.platform_providers
+        platform, demo = self._router.platform_providers, self._router.demo_providers
         return router_pb2.ListModelsResponse(
             models=[
                 router_pb2.Model(
@@ -155,6 +156,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                     output_price_per_mtok=m.output_price_per_mtok,
                     capabilities=sorted(m.capabilities),
                     platform_access=m.provider in platform,
+                    demo=m.provider in demo,
                 )
                 for m in self._catalog.all()
             ]
@@ -188,6 +190,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         except ProviderError as exc:
             return router_pb2.VerifyCredentialResponse(
                 verdict=router_pb2.VERDICT_PROVIDER_UNREACHABLE, message=exc.message
+            )
+        if request.provider in self._router.demo_providers:
+            # Honest about what was checked: the demo knows the key's shape, not the real provider.
+            return router_pb2.VerifyCredentialResponse(
+                verdict=router_pb2.VERDICT_VALID,
+                message="the demo provider accepted the key (make dev: the real provider was not asked)",
             )
         return router_pb2.VerifyCredentialResponse(verdict=router_pb2.VERDICT_VALID, message="the key works")
 

@@ -1,10 +1,11 @@
 """`make dev`: run the whole stack on embedded defaults, in the foreground, until Ctrl-C.
 
-Creates what is missing under .dev/ (dev CA and certificates, a dev RSA key), checks every
-port first (a port in use gets a clear message), starts nats-server with JetStream and every
-service that exists, waits until each is healthy, prints where each listens, and on Ctrl-C
-(or when any process dies) stops everything cleanly. The caller's environment reaches every
-service and overrides the defaults below.
+Creates what is missing under .dev/ (dev CA and certificates, a dev RSA key, a PostgreSQL
+cluster), checks every port first (a port in use gets a clear message), starts an embedded
+PostgreSQL (unless CHAT_API_DATABASE_URL names another server), nats-server with JetStream and
+every service, waits until each is healthy, prints where each listens, and on Ctrl-C (or when any
+process dies) stops everything cleanly. The caller's environment reaches every service and
+overrides the defaults below. Data under .dev/ (accounts, keys, conversations) survives a restart.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from switchyard_dev.pki import ensure_dev_pki
+from switchyard_dev.postgres import EmbeddedPostgres, PostgresError
+from switchyard_dev.provider_sim.demo import demo_environment
 
 ROOT = Path(__file__).resolve().parents[4]
 BIN = Path(sys.executable).parent
@@ -39,12 +42,15 @@ class Port:
         return int(env.get(self.setting, self.default))
 
 
+POSTGRES = Port("SWITCHYARD_POSTGRES_PORT", 17340)
 NATS = Port("SWITCHYARD_NATS_PORT", 14222)
 KEYVAULT = Port("KEYVAULT_PORT", 17310)
 KEYVAULT_HEALTH = Port("KEYVAULT_HEALTH_PORT", 17311)
 ROUTER = Port("ROUTER_PORT", 17320)
 ROUTER_HEALTH = Port("ROUTER_HEALTH_PORT", 17321)
 CHAT_API = Port("CHAT_API_PORT", 8000)
+DEMO = Port("SWITCHYARD_DEMO_PORT", 17330)
+DATABASE = "switchyard"
 
 
 @dataclass
@@ -55,7 +61,20 @@ class Process:
     ready: Callable[[Mapping[str, str]], bool]
     describe: Callable[[Mapping[str, str]], str]
     env: dict[str, str] = field(default_factory=dict)
+    # Run once the process is ready (e.g. create chat-api's database).
+    on_ready: Callable[[], None] | None = None
+    # Why it exited, in one line, from its own log where it has one.
+    exit_reason: Callable[[int | None], str] | None = None
+    # Where its output goes (None: this terminal); PostgreSQL's would drown the others'.
+    output: Path | None = None
+    # PostgreSQL's "fast shutdown" is SIGINT (its SIGTERM waits for every client to leave).
+    stop_signal: int = signal.SIGTERM
     popen: subprocess.Popen[bytes] | None = None
+
+    def exited(self) -> str:
+        assert self.popen is not None
+        code = self.popen.returncode
+        return self.exit_reason(code) if self.exit_reason else f"{self.name} exited with code {code}"
 
 
 def _tcp_open(port: int) -> bool:
@@ -99,7 +118,7 @@ def dev_environment(dev_dir: Path, env: Mapping[str, str]) -> dict[str, str]:
         "ROUTER_TLS_CA_FILE": str(pki / "ca.pem"),
         "ROUTER_TLS_CERT_FILE": str(pki / "router.pem"),
         "ROUTER_TLS_KEY_FILE": str(pki / "router-key.pem"),
-        "CHAT_API_DATABASE_URL": f"sqlite+pysqlite:///{dev_dir / 'chat-api.db'}",
+        "CHAT_API_DATABASE_URL": embedded_postgres(dev_dir, env).sqlalchemy_url(DATABASE),
         "CHAT_API_NATS_URL": f"nats://127.0.0.1:{nats_port}",
         "CHAT_API_ROUTER_ADDRESS": f"localhost:{ROUTER.value(env)}",
         "CHAT_API_TLS_CA_FILE": str(pki / "ca.pem"),
@@ -108,11 +127,46 @@ def dev_environment(dev_dir: Path, env: Mapping[str, str]) -> dict[str, str]:
         # Below the supervisor's 15 s stop timeout, so open streams finish before it kills chat-api.
         "CHAT_API_SHUTDOWN_GRACE_SECONDS": "10",
     }
-    return {**defaults, **env}
+    # The demo provider stands in only where the caller gave no base URL or platform key of their own.
+    return {**defaults, **env, **demo_environment(env, DEMO.value(env))}
 
 
-def processes(dev_dir: Path) -> list[Process]:
+def embedded_postgres(dev_dir: Path, env: Mapping[str, str]) -> EmbeddedPostgres:
+    return EmbeddedPostgres(
+        data_dir=dev_dir / "postgres",
+        port=POSTGRES.value(env),
+        log_file=dev_dir / "postgres.log",
+        port_setting=POSTGRES.setting,
+    )
+
+
+def uses_embedded_postgres(env: Mapping[str, str]) -> bool:
+    """False when the caller's CHAT_API_DATABASE_URL names a server of their own."""
+    return "CHAT_API_DATABASE_URL" not in env
+
+
+def postgres_process(dev_dir: Path, env: Mapping[str, str]) -> Process:
+    server = embedded_postgres(dev_dir, env)
+    return Process(
+        name="postgres",
+        argv=server.command(),
+        ports=[POSTGRES],
+        ready=lambda _env: server.ready(),
+        describe=lambda _env: (
+            f"postgresql://127.0.0.1:{server.port}/{DATABASE} (embedded; data {server.data_dir}, "
+            f"log {server.log_file})"
+        ),
+        on_ready=lambda: server.ensure_database(DATABASE),
+        exit_reason=server.exit_reason,
+        output=server.log_file,
+        stop_signal=signal.SIGINT,
+    )
+
+
+def processes(dev_dir: Path, env: Mapping[str, str]) -> list[Process]:
+    database = [postgres_process(dev_dir, env)] if uses_embedded_postgres(env) else []
     return [
+        *database,
         Process(
             name="nats",
             argv=[
@@ -131,6 +185,24 @@ def processes(dev_dir: Path) -> list[Process]:
             ready=lambda env: _tcp_open(NATS.value(env)),
             describe=lambda env: (
                 f"nats://127.0.0.1:{NATS.value(env)} (JetStream; log {dev_dir / 'nats.log'})"
+            ),
+        ),
+        Process(
+            name="demo",
+            argv=[
+                "{bin}/python",
+                "-m",
+                "switchyard_dev.provider_sim",
+                "--demo",
+                "--port",
+                "{SWITCHYARD_DEMO_PORT}",
+            ],
+            ports=[DEMO],
+            ready=lambda env: _tcp_open(DEMO.value(env)),
+            describe=lambda env: (
+                f"http://127.0.0.1:{DEMO.value(env)} (demo provider, platform access for: "
+                f"{env['ROUTER_DEMO_PROVIDERS'].replace(',', ', ') or 'none, real ones configured'}; "
+                "any key of the right shape)"
             ),
         ),
         Process(
@@ -160,8 +232,7 @@ def processes(dev_dir: Path) -> list[Process]:
             ports=[CHAT_API],
             ready=lambda env: _http_ready(f"http://127.0.0.1:{CHAT_API.value(env)}/readyz"),
             describe=lambda env: (
-                f"http://127.0.0.1:{CHAT_API.value(env)} (REST; web app at /app/; OpenAPI at /docs; "
-                f"SQLite {dev_dir / 'chat-api.db'})"
+                f"http://127.0.0.1:{CHAT_API.value(env)} (REST; web app at /app/; OpenAPI at /docs)"
             ),
         ),
     ]
@@ -184,6 +255,9 @@ def ports_in_use(stack: list[Process], env: Mapping[str, str]) -> list[str]:
         for port in process.ports:
             number = port.value(env)
             with socket.socket() as sock:
+                # As every server of the stack binds: connections of the last run still in TIME_WAIT
+                # do not hold the port (without it, `make dev` right after Ctrl-C says "in use").
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     sock.bind(("127.0.0.1", number))
                 except OSError:
@@ -194,8 +268,10 @@ def ports_in_use(stack: list[Process], env: Mapping[str, str]) -> list[str]:
     return problems
 
 
-def prepare(dev_dir: Path, env: Mapping[str, str]) -> None:
+def prepare(dev_dir: Path, env: Mapping[str, str], *, embedded_database: bool) -> None:
     ensure_dev_pki(dev_dir / "pki")
+    if embedded_database:
+        embedded_postgres(dev_dir, env).initialize()
     (dev_dir / "audit").mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [str(BIN / "python"), "-m", "keyvault.keys", "generate", "--if-empty"],
@@ -207,7 +283,14 @@ def prepare(dev_dir: Path, env: Mapping[str, str]) -> None:
 def _start(process: Process, env: dict[str, str]) -> None:
     argv = [part.format(bin=BIN, **env) for part in process.argv]
     # A new process group: Ctrl-C reaches this supervisor only, which then stops each child in order.
-    process.popen = subprocess.Popen(argv, env=env, start_new_session=True)
+    if process.output is None:
+        process.popen = subprocess.Popen(argv, env=env, start_new_session=True)
+        return
+    process.output.parent.mkdir(parents=True, exist_ok=True)
+    with process.output.open("ab") as output:
+        process.popen = subprocess.Popen(
+            argv, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def _wait_ready(process: Process, env: Mapping[str, str]) -> None:
@@ -215,8 +298,10 @@ def _wait_ready(process: Process, env: Mapping[str, str]) -> None:
     while time.monotonic() < deadline:
         assert process.popen is not None
         if process.popen.poll() is not None:
-            raise RuntimeError(f"{process.name} exited with code {process.popen.returncode}")
+            raise RuntimeError(process.exited())
         if process.ready(env):
+            if process.on_ready is not None:
+                process.on_ready()
             return
         time.sleep(0.1)
     raise RuntimeError(f"{process.name} was not ready after {STARTUP_TIMEOUT_SECONDS:.0f}s")
@@ -225,7 +310,7 @@ def _wait_ready(process: Process, env: Mapping[str, str]) -> None:
 def _stop_all(stack: list[Process]) -> None:
     for process in reversed(stack):
         if process.popen is not None and process.popen.poll() is None:
-            process.popen.send_signal(signal.SIGTERM)
+            process.popen.send_signal(process.stop_signal)
             try:
                 process.popen.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -235,12 +320,16 @@ def _stop_all(stack: list[Process]) -> None:
 
 def run(dev_dir: Path, env: Mapping[str, str]) -> int:
     full_env = dev_environment(dev_dir, env)
-    stack = processes(dev_dir)
+    stack = processes(dev_dir, env)
     problems = ports_in_use(stack, full_env)
     if problems:
         print("make dev: cannot start:", *problems, sep="\n  ", file=sys.stderr)
         return 2
-    prepare(dev_dir, full_env)
+    try:
+        prepare(dev_dir, full_env, embedded_database=uses_embedded_postgres(env))
+    except PostgresError as exc:
+        print(f"make dev: {exc}", file=sys.stderr)
+        return 1
     stopping = False
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -261,11 +350,11 @@ def run(dev_dir: Path, env: Mapping[str, str]) -> int:
             for process in stack:
                 assert process.popen is not None
                 if process.popen.poll() is not None:
-                    raise RuntimeError(f"{process.name} exited with code {process.popen.returncode}")
+                    raise RuntimeError(process.exited())
             time.sleep(0.2)
         print("\nstopping…", flush=True)
         return 0
-    except RuntimeError as exc:
+    except (RuntimeError, PostgresError) as exc:
         print(f"make dev: {exc}", file=sys.stderr)
         return 1
     finally:

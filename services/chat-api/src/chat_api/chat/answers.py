@@ -11,7 +11,10 @@ from chat_api.chat.routing import key_source
 from chat_api.core.problems import Problem
 from switchyard.router.v1 import router_pb2
 
-__all__ = ["ChatInput", "ChatItem", "Delta", "Failed", "Finished", "Route", "route_of"]
+__all__ = ["DEMO_HEADER", "ChatInput", "ChatItem", "Delta", "Failed", "Finished", "Route", "route_of"]
+
+# Only on answers from `make dev`'s demo provider, so production responses are unchanged.
+DEMO_HEADER = "X-Switchyard-Demo"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +37,18 @@ class Route:
     credential_id: uuid.UUID | None
     fell_back: bool
     auto_reason: str
+    # `make dev`'s demo provider answered, not the real one (with key source platform: demo access).
+    demo: bool = False
 
     def headers(self) -> dict[str, str]:
-        return {
+        headers = {
             "X-Switchyard-Provider": self.provider,
             "X-Switchyard-Model": self.model,
             "X-Switchyard-Key-Source": self.key_source,
         }
+        if self.demo:
+            headers[DEMO_HEADER] = "true"
+        return headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,4 +81,5 @@ def route_of(message: router_pb2.Route) -> Route:
         credential_id=uuid.UUID(message.credential_id) if message.credential_id else None,
         fell_back=message.fell_back,
         auto_reason=message.auto_reason,
+        demo=message.demo,
     )

@@ -72,7 +72,8 @@ async def chat_completions(
 async def list_models(user: CurrentUser, services: ServicesDep) -> dict[str, object]:
     """ "auto" first, then every catalog model, with Switchyard's extra fields beside OpenAI's.
 
-    `platform_access` says whether the platform has its own key for the model's provider.
+    `platform_access` says whether the platform has its own key for the model's provider; `demo`
+    that the provider is `make dev`'s local demo provider, not the real one.
     """
     try:
         catalog = await services.router.models()
@@ -102,6 +103,7 @@ async def list_models(user: CurrentUser, services: ServicesDep) -> dict[str, obj
             # Whether the platform's own key can serve this provider: what a caller without a key of
             # their own gets (before org policy and the monthly quota), e.g. the web app's key page.
             "platform_access": model.platform_access,
+            "demo": model.demo,
         }
         for model in catalog
     ]

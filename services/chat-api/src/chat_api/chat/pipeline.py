@@ -187,7 +187,6 @@ async def _lease(services: Services, chat: ChatInput) -> CredentialLease:
         partial(
             lease_credentials,
             sessions=services.sessions,
-            gate=services.gate,
             user_id=chat.user_id,
             org_id=chat.org_id,
             provider=provider_of(chat.model),
@@ -248,7 +247,6 @@ def _resolve_and_lease(
     )
     lease = lease_in_session(
         session=session,
-        gate=services.gate,
         user_id=chat.user_id,
         org_id=chat.org_id,
         provider=provider_of(chat.model),
@@ -286,7 +284,7 @@ async def _route(
             # Ends the locking transaction (a round trip), on threads kept for releases alone.
             await _shielded(lease.release, limiter=services.lease_releases)
         else:
-            lease.release()  # nothing locked, no connection held: only the gate to leave
+            lease.release()  # nothing locked, no connection held: nothing to wait for
 
     if first.WhichOneof("event") == "route":
         route = route_of(first.route)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping
 
-from chat_api.chat.answers import Delta, Failed, Finished
+from chat_api.chat.answers import DEMO_HEADER, Delta, Failed, Finished
 from chat_api.chat.pipeline import ChatStream
 from chat_api.chat.turns import Turn, store_reply
 from chat_api.core.problems import Problem
@@ -35,11 +35,14 @@ def route_headers(replay: bytes) -> dict[str, str]:
         lines = block.decode().splitlines()
         if lines and lines[0] == "event: route":
             route = json.loads(lines[1].removeprefix("data: "))
-            return {
+            headers = {
                 "X-Switchyard-Provider": route["provider"],
                 "X-Switchyard-Model": route["model"],
                 "X-Switchyard-Key-Source": route["key_source"],
             }
+            if route.get("demo"):
+                headers[DEMO_HEADER] = "true"
+            return headers
     return {}
 
 
@@ -58,6 +61,7 @@ async def turn_events(stream: ChatStream, turn: Turn) -> AsyncIterator[bytes]:
                     "key_source": route.key_source,
                     "fell_back": route.fell_back,
                     "auto_reason": route.auto_reason,
+                    "demo": route.demo,
                 },
             )
         )

@@ -15,12 +15,14 @@ __all__ = ["Settings"]
 class Settings(MTLSSettings, NatsSettings):
     """The mTLS files are chat-api's client identity towards the router."""
 
-    model_config = SettingsConfigDict(env_prefix="CHAT_API_", extra="ignore")
+    # hide_input_in_errors: a refused database URL may carry a password.
+    model_config = SettingsConfigDict(env_prefix="CHAT_API_", extra="ignore", hide_input_in_errors=True)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    # A SecretStr because a PostgreSQL URL carries its password.
-    database_url: SecretStr = SecretStr("sqlite+pysqlite:///./.dev/chat-api.db")
+    # A SecretStr because a PostgreSQL URL carries its password. No default: `make dev` points it at
+    # its embedded server, production at its own (a secret).
+    database_url: SecretStr = Field(description="postgresql+psycopg://user:password@host:port/database")
     database_pool_size: int = Field(default=20, ge=1)
     database_max_overflow: int = Field(default=40, ge=0)
     # A request needing a new connection to an unreachable database fails (503) after this long.
@@ -73,6 +75,16 @@ class Settings(MTLSSettings, NatsSettings):
     key_check_rate_per_minute: float = Field(default=30.0, ge=0)
     key_check_rate_burst: int = Field(default=10, ge=1)
     log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_only(cls, value: SecretStr) -> SecretStr:
+        # The message never quotes the URL: it may carry a password.
+        if not value.get_secret_value().startswith(("postgresql://", "postgresql+psycopg://")):
+            raise ValueError(
+                "must be a PostgreSQL URL (postgresql+psycopg://…): chat-api runs on PostgreSQL only"
+            )
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -1,13 +1,11 @@
 """Engine, sessions and the declarative base.
 
 Sessions are synchronous: FastAPI runs sync dependencies and routes in its threadpool, so a
-blocking psycopg call never stalls the event loop, and the same code runs on the SQLite file
-`make dev` uses. Streaming chat endpoints may later move their hot path to async I/O.
+blocking psycopg call never stalls the event loop. PostgreSQL only, in every environment: `make dev`
+and the tests run an embedded server, production an external one.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, create_engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -15,7 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 __all__ = ["Base", "make_engine", "make_sessionmaker"]
 
 
-# Stable constraint names, so migrations can refer to them on PostgreSQL and SQLite alike.
+# Stable constraint names, so migrations can refer to them.
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -41,12 +39,8 @@ def make_engine(
     connect_timeout: float = 5.0,
     pool_timeout: float = 10.0,
 ) -> Engine:
-    """An engine for this URL; a SQLite file's directory is created on first use."""
+    """A PostgreSQL engine for this URL, with bounded waits for connections and pooled ones."""
     url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        if url.database not in (None, "", ":memory:"):
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        return create_engine(url, pool_pre_ping=True)
     # No pre-ping: it costs a round trip per checkout. A connection the server dropped fails its
     # request once (a 503, see problems.py); SQLAlchemy then invalidates the pool's older connections.
     return create_engine(

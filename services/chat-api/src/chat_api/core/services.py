@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chat_api.accounts.auth_cache import AuthCache
 from chat_api.core.config import Settings
-from chat_api.credentials.gate import CredentialGate
 from chat_api.credentials.invalid_consumer import InvalidKeyConsumer
 from chat_api.events.nats_link import NatsLink
 from chat_api.outbox.relay import OutboxRelay
@@ -29,7 +28,6 @@ class Services:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    gate: CredentialGate
     router: RouterClient
     sealer: Sealer
     nats: NatsLink
@@ -74,7 +72,6 @@ def build_services(settings: Settings, engine: Engine, sessions: sessionmaker[Se
         settings=settings,
         engine=engine,
         sessions=sessions,
-        gate=CredentialGate(),
         router=router,
         sealer=Sealer(router.sealing_key, refresh_seconds=settings.public_key_refresh_seconds),
         nats=nats,

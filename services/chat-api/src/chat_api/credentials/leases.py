@@ -1,10 +1,11 @@
 """The keys one chat request may use, held until the router has started the provider call.
 
-`lease_credentials` runs in a worker thread: it enters the in-process gate, opens a transaction and
-reads the owners' usable credentials FOR KEY SHARE (PostgreSQL; SQLite ignores the clause). The
-lock does not block other readers or the UPDATEs of status and last-used time, but a DELETE waits
-for it, so a revocation cannot complete while a request that already read the key has yet to start
-its provider call. `CredentialLease.release()` ends both as soon as the router reports the route.
+`lease_credentials` runs in a worker thread: it opens a transaction and reads the owners' usable
+credentials FOR KEY SHARE. The lock does not block other readers or the UPDATEs of status and
+last-used time, but a DELETE waits for it, so a revocation cannot complete while a request that
+already read the key has yet to start its provider call; a request that reads after the DELETE
+committed does not find the row. `CredentialLease.release()` ends the transaction as soon as the
+router reports the route.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from datetime import datetime
 from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from chat_api.credentials.gate import CredentialGate
 from chat_api.credentials.models import Credential
 from chat_api.orgs.models import OrgPolicy
 
@@ -51,16 +51,12 @@ class CredentialLease:
         self,
         *,
         session: Session | None,
-        gate: CredentialGate,
-        ticket: int,
         credentials: Sequence[LeasedCredential],
         policies: Sequence[PolicyRow],
     ) -> None:
         self.credentials = tuple(credentials)
         self.policies = tuple(policies)
         self._session = session
-        self._gate = gate
-        self._ticket = ticket
         self._released = False
         self._lock = threading.Lock()
 
@@ -69,12 +65,9 @@ class CredentialLease:
             if self._released:
                 return
             self._released = True
-        try:
-            if self._session is not None:
-                self._session.rollback()  # read-only: nothing to commit, the locks go either way
-                self._session.close()
-        finally:
-            self._gate.leave(self._ticket)
+        if self._session is not None:
+            self._session.rollback()  # read-only: nothing to commit, the locks go either way
+            self._session.close()
 
 
 # In LeasedCredential's field order.
@@ -119,19 +112,17 @@ _POLICIES = {p: _policy_query(with_provider=p) for p in (False, True)}
 def lease_credentials(
     *,
     sessions: sessionmaker[Session],
-    gate: CredentialGate,
     user_id: uuid.UUID,
     org_id: uuid.UUID | None,
     provider: str | None,
 ) -> CredentialLease:
     """Read (and lock) the caller's and its org's keys, for one provider or, for "auto", all."""
-    return lease_in_session(session=sessions(), gate=gate, user_id=user_id, org_id=org_id, provider=provider)
+    return lease_in_session(session=sessions(), user_id=user_id, org_id=org_id, provider=provider)
 
 
 def lease_in_session(
     *,
     session: Session,
-    gate: CredentialGate,
     user_id: uuid.UUID,
     org_id: uuid.UUID | None,
     provider: str | None,
@@ -139,10 +130,8 @@ def lease_in_session(
     """`lease_credentials` in an open session, which the lease takes over (and closes).
 
     The session's transaction may already have read other rows: at READ COMMITTED (PostgreSQL's
-    default) the credentials query still sees every revocation committed before the gate entry.
+    default) the credentials query still sees every revocation committed before it runs.
     """
-    owners = {user_id} if org_id is None else {user_id, org_id}
-    ticket = gate.enter(owners)
     try:
         parameters = {"user_id": user_id, "org_id": org_id, "provider": provider}
         # Core on the session's connection (same transaction): plain rows, no ORM execution layer.
@@ -154,11 +143,10 @@ def lease_in_session(
             policies = [PolicyRow(*row) for row in found]
     except BaseException:
         session.close()
-        gate.leave(ticket)
         raise
     leased = [LeasedCredential(*row) for row in rows]
     if not leased:
         # Nothing locked: give the connection back now instead of holding it for the call.
         session.close()
-        return CredentialLease(session=None, gate=gate, ticket=ticket, credentials=(), policies=policies)
-    return CredentialLease(session=session, gate=gate, ticket=ticket, credentials=leased, policies=policies)
+        return CredentialLease(session=None, credentials=(), policies=policies)
+    return CredentialLease(session=session, credentials=leased, policies=policies)

@@ -1,11 +1,12 @@
 """Revoking a stored key so that, once the revocation returns, no new provider call starts with it.
 
 The steps cooperate with `leases.py`: (1) mark the row `revoking_at` and commit, so no request
-reads it any more; (2) wait for the requests of this process that read it before the mark
-(`CredentialGate`); (3) delete the row, which on PostgreSQL also waits for the KEY SHARE locks of
-in-flight requests on other replicas, and stage a `CredentialRevoked` outbox event in the same
-transaction; (4) try to publish the event at once (the relay retries if NATS is away). A row left
-marked by a crashed process stays hidden and unusable; the next DELETE or replacement finishes it.
+reads it any more; (2) delete the row, which waits for the KEY SHARE locks of the requests (on any
+replica) that read it before the mark and have yet to start their provider call, and stage a
+`CredentialRevoked` outbox event in the same transaction; (3) try to publish the event at once (the
+relay retries if NATS is away). A request that had not locked the row when the DELETE committed no
+longer finds it. A row left marked by a crashed process, or by a DELETE that waited too long, stays
+hidden and unusable; the next DELETE or replacement finishes it.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import delete, select, update
+import psycopg.errors
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from chat_api.core.columns import utcnow
 from chat_api.core.problems import NotFound, Unavailable
-from chat_api.credentials.gate import CredentialGate
 from chat_api.credentials.models import Credential
 from chat_api.outbox import service as outbox
 from switchyard.events.v1 import credentials_pb2
@@ -41,7 +43,6 @@ __all__ = [
     "mark_revoking",
     "publish",
     "revoke",
-    "wait_for_readers",
 ]
 
 logger = logging.getLogger(__name__)
@@ -89,22 +90,33 @@ def mark_revoking(
     return row
 
 
-def wait_for_readers(*, gate: CredentialGate, owner: Owner, timeout: float) -> None:
-    """Step 2: block until this process's requests that read the key before the mark have moved on."""
-    if not gate.wait_for_earlier(owner.id, timeout):
+def delete_and_announce(
+    *, db_session: Session, credential: Credential, reason: str, wait_seconds: float | None = None
+) -> uuid.UUID | None:
+    """Step 2, in the caller's transaction: delete the row and stage its CredentialRevoked event;
+    the outbox row's id, or None when the row was already gone.
+
+    The DELETE waits for the readers' KEY SHARE locks; with `wait_seconds`, for that long at most,
+    then the transaction is rolled back and Unavailable raised (the row stays marked and unusable).
+    """
+    if wait_seconds is not None:
+        # For the rest of this transaction only.
+        db_session.execute(
+            select(func.set_config("lock_timeout", f"{max(1, round(wait_seconds * 1000))}ms", True))
+        )
+    try:
+        deleted = db_session.execute(
+            delete(Credential).where(Credential.id == credential.id).returning(Credential.id)
+        ).first()
+    except OperationalError as exc:
+        if not isinstance(exc.orig, psycopg.errors.LockNotAvailable):
+            raise
+        db_session.rollback()
         raise Unavailable(
             "a request that read the key has not reached its provider yet; the key is no longer "
             "used for new requests, retry shortly to complete its removal",
             retry_after=5,
-        )
-
-
-def delete_and_announce(*, db_session: Session, credential: Credential, reason: str) -> uuid.UUID | None:
-    """Step 3, in the caller's transaction: delete the row and stage its CredentialRevoked event;
-    the outbox row's id, or None when the row was already gone."""
-    deleted = db_session.execute(
-        delete(Credential).where(Credential.id == credential.id).returning(Credential.id)
-    ).first()
+        ) from None
     if deleted is None:
         return None
     event = credentials_pb2.CredentialRevoked(
@@ -125,13 +137,15 @@ def delete_and_announce(*, db_session: Session, credential: Credential, reason: 
 
 
 async def publish(*, services: Services, outbox_ids: Sequence[uuid.UUID]) -> None:
-    """Step 4: one prompt attempt; the relay keeps retrying what this one could not publish."""
+    """Step 3: one prompt attempt; the relay keeps retrying what this one could not publish."""
     if outbox_ids and not await services.relay.publish_now(outbox_ids, within=PUBLISH_WITHIN_SECONDS):
         logger.warning("revocation events %s queued for the outbox relay", [str(i) for i in outbox_ids])
 
 
-def _finish(*, db_session: Session, credential: Credential) -> uuid.UUID | None:
-    outbox_id = delete_and_announce(db_session=db_session, credential=credential, reason="deleted by owner")
+def _finish(*, db_session: Session, credential: Credential, wait_seconds: float) -> uuid.UUID | None:
+    outbox_id = delete_and_announce(
+        db_session=db_session, credential=credential, reason="deleted by owner", wait_seconds=wait_seconds
+    )
     db_session.commit()
     return outbox_id
 
@@ -141,10 +155,12 @@ async def revoke(*, services: Services, db_session: Session, owner: Owner, key_i
     credential = await in_thread(mark_revoking, db_session=db_session, owner=owner, key_id=key_id)
     if credential is None:
         raise NotFound("no such key")
-    await in_thread(
-        wait_for_readers, gate=services.gate, owner=owner, timeout=services.settings.revocation_wait_seconds
+    outbox_id = await in_thread(
+        _finish,
+        db_session=db_session,
+        credential=credential,
+        wait_seconds=services.settings.revocation_wait_seconds,
     )
-    outbox_id = await in_thread(_finish, db_session=db_session, credential=credential)
     if outbox_id is not None:
         logger.info("credential %s (%s) deleted by its owner", credential.id, credential.provider)
         await publish(services=services, outbox_ids=[outbox_id])

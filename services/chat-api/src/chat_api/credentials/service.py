@@ -144,7 +144,7 @@ async def _verdict(services: Services, envelope: bytes, binding: Binding) -> tup
 
 
 def _insert(
-    *, db_session: Session, row: Credential, replaced: Credential | None
+    *, db_session: Session, row: Credential, replaced: Credential | None, wait_seconds: float
 ) -> tuple[Credential, list[uuid.UUID]]:
     # The old key's deletion, its revocation event and the new key commit together or not at all.
     outbox_ids: list[uuid.UUID] = []
@@ -157,7 +157,7 @@ def _insert(
             raise NotFound("no such organization")
     if replaced is not None:
         outbox_id = revocation.delete_and_announce(
-            db_session=db_session, credential=replaced, reason="replaced"
+            db_session=db_session, credential=replaced, reason="replaced", wait_seconds=wait_seconds
         )
         outbox_ids += [outbox_id] if outbox_id is not None else []
     db_session.add(row)
@@ -206,14 +206,13 @@ async def add(*, services: Services, db_session: Session, owner: Owner, body: Ke
     replaced = await in_thread(
         revocation.mark_revoking, db_session=db_session, owner=owner, provider=body.provider
     )
-    if replaced is not None:
-        await in_thread(
-            revocation.wait_for_readers,
-            gate=services.gate,
-            owner=owner,
-            timeout=services.settings.revocation_wait_seconds,
-        )
-    row, outbox_ids = await in_thread(_insert, db_session=db_session, row=row, replaced=replaced)
+    row, outbox_ids = await in_thread(
+        _insert,
+        db_session=db_session,
+        row=row,
+        replaced=replaced,
+        wait_seconds=services.settings.revocation_wait_seconds,
+    )
     logger.info("credential %s (%s) added", row.id, row.provider)
     if replaced is not None:
         logger.info("credential %s (%s) replaced by %s", replaced.id, replaced.provider, row.id)
@@ -229,7 +228,6 @@ async def verify(
     lease = await in_thread(
         lease_credentials,
         sessions=services.sessions,
-        gate=services.gate,
         user_id=user_id,
         org_id=owner.id if owner.type is OwnerType.ORG else None,
         provider=None,

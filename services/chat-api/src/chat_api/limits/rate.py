@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -26,11 +28,16 @@ class RateLimits:
     key_checks: TokenBuckets
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RateLimits:
+    def from_settings(cls, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> RateLimits:
+        """The buckets `settings` asks for; `clock` is when refills happen (tests stop time)."""
         return cls(
-            chat=TokenBuckets(per_minute=settings.chat_rate_per_minute, burst=settings.chat_rate_burst),
+            chat=TokenBuckets(
+                per_minute=settings.chat_rate_per_minute, burst=settings.chat_rate_burst, clock=clock
+            ),
             key_checks=TokenBuckets(
-                per_minute=settings.key_check_rate_per_minute, burst=settings.key_check_rate_burst
+                per_minute=settings.key_check_rate_per_minute,
+                burst=settings.key_check_rate_burst,
+                clock=clock,
             ),
         )
 

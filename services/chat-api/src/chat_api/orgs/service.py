@@ -59,7 +59,7 @@ def require_member(
 
 
 def _lock_org(*, db_session: Session, org_id: uuid.UUID) -> None:
-    """Hold the org's row until commit (PostgreSQL; SQLite ignores FOR UPDATE)."""
+    """Hold the org's row until commit."""
     db_session.execute(select(Org.id).where(Org.id == org_id).with_for_update())
 
 
@@ -115,7 +115,7 @@ def delete_org(*, db_session: Session, org_id: uuid.UUID, user_id: uuid.UUID) ->
     )
     if keys:
         raise Conflict(f"the organization still has {keys} provider key(s); revoke the org's keys first")
-    # Explicit deletes rather than ON DELETE CASCADE, which SQLite only honours with a pragma.
+    # Explicit deletes: the foreign keys have no ON DELETE CASCADE, so what goes is spelled out here.
     db_session.execute(delete(OrgPolicy).where(OrgPolicy.org_id == org_id))
     db_session.execute(delete(OrgMember).where(OrgMember.org_id == org_id))
     db_session.execute(delete(Org).where(Org.id == org_id))

@@ -12,7 +12,6 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from chat_api.core.columns import utcnow
@@ -84,12 +83,10 @@ def _table(model: type[Base]) -> Table:
 def _add_platform_tokens(db_session: Session, spent: Mapping[tuple[uuid.UUID, str], int]) -> None:
     # An upsert, so concurrent completions of one user add up instead of racing on a read. Rows in
     # key order, so that concurrent writers lock them in the same order.
-    dialect = db_session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     rows = [{"user_id": u, "period": p, "platform_tokens": n} for (u, p), n in sorted(spent.items()) if n]
     if not rows:
         return
-    statement = insert(_table(QuotaCounter)).values(rows)
+    statement = pg_insert(_table(QuotaCounter)).values(rows)
     db_session.execute(
         statement.on_conflict_do_update(
             index_elements=["user_id", "period"],

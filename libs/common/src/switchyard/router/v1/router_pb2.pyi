@@ -178,20 +178,22 @@ class ChatRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., user_id: _Optional[str] = ..., org_id: _Optional[str] = ..., model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., parameters: _Optional[_Union[Parameters, _Mapping]] = ..., credentials: _Optional[_Iterable[_Union[Credential, _Mapping]]] = ..., policies: _Optional[_Iterable[_Union[ProviderPolicy, _Mapping]]] = ...) -> None: ...
 
 class Route(_message.Message):
-    __slots__ = ("provider", "model", "key_source", "credential_id", "fell_back", "auto_reason")
+    __slots__ = ("provider", "model", "key_source", "credential_id", "fell_back", "auto_reason", "demo")
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     KEY_SOURCE_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_ID_FIELD_NUMBER: _ClassVar[int]
     FELL_BACK_FIELD_NUMBER: _ClassVar[int]
     AUTO_REASON_FIELD_NUMBER: _ClassVar[int]
+    DEMO_FIELD_NUMBER: _ClassVar[int]
     provider: str
     model: str
     key_source: KeySource
     credential_id: str
     fell_back: bool
     auto_reason: str
-    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., key_source: _Optional[_Union[KeySource, str]] = ..., credential_id: _Optional[str] = ..., fell_back: _Optional[bool] = ..., auto_reason: _Optional[str] = ...) -> None: ...
+    demo: bool
+    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., key_source: _Optional[_Union[KeySource, str]] = ..., credential_id: _Optional[str] = ..., fell_back: _Optional[bool] = ..., auto_reason: _Optional[str] = ..., demo: _Optional[bool] = ...) -> None: ...
 
 class Usage(_message.Message):
     __slots__ = ("input_tokens", "output_tokens")
@@ -250,7 +252,7 @@ class ListModelsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Model(_message.Message):
-    __slots__ = ("id", "provider", "provider_model", "display_name", "context_window", "max_output_tokens", "input_price_per_mtok", "output_price_per_mtok", "capabilities", "platform_access")
+    __slots__ = ("id", "provider", "provider_model", "display_name", "context_window", "max_output_tokens", "input_price_per_mtok", "output_price_per_mtok", "capabilities", "platform_access", "demo")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -261,6 +263,7 @@ class Model(_message.Message):
     OUTPUT_PRICE_PER_MTOK_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     PLATFORM_ACCESS_FIELD_NUMBER: _ClassVar[int]
+    DEMO_FIELD_NUMBER: _ClassVar[int]
     id: str
     provider: str
     provider_model: str
@@ -271,7 +274,8 @@ class Model(_message.Message):
     output_price_per_mtok: float
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     platform_access: bool
-    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., provider_model: _Optional[str] = ..., display_name: _Optional[str] = ..., context_window: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., input_price_per_mtok: _Optional[float] = ..., output_price_per_mtok: _Optional[float] = ..., capabilities: _Optional[_Iterable[str]] = ..., platform_access: _Optional[bool] = ...) -> None: ...
+    demo: bool
+    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., provider_model: _Optional[str] = ..., display_name: _Optional[str] = ..., context_window: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., input_price_per_mtok: _Optional[float] = ..., output_price_per_mtok: _Optional[float] = ..., capabilities: _Optional[_Iterable[str]] = ..., platform_access: _Optional[bool] = ..., demo: _Optional[bool] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models",)

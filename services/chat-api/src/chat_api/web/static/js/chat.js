@@ -4,7 +4,7 @@ import { api, errorOf, raw } from "./api.js";
 import { clear, h, toast, uid } from "./dom.js";
 import { describe, humanMessage } from "./errors.js";
 import { renderMarkdown } from "./markdown.js";
-import { groupByProvider, loadModels, modelName } from "./models.js";
+import { DEMO_TITLE, groupByProvider, loadModels, modelLabel, modelName } from "./models.js";
 import { accessLabel, providerName } from "./providers.js";
 import { readEvents } from "./sse.js";
 
@@ -157,7 +157,7 @@ export async function renderChat(main, conversationId) {
     clear(picker).append(h("option", { value: "auto" }, "Auto (Switchyard picks)"));
     for (const group of groupByProvider(models)) {
       picker.append(
-        h("optgroup", { label: group.name }, group.models.map((m) => h("option", { value: m.id }, m.display_name))),
+        h("optgroup", { label: group.name }, group.models.map((m) => h("option", { value: m.id }, modelLabel(m)))),
       );
     }
     picker.value = models.some((m) => m.id === remembered) ? remembered : "auto";
@@ -177,16 +177,18 @@ export async function renderChat(main, conversationId) {
     return { el, content, badge, status, actions, text: "" };
   }
 
-  function setBadge(bubble, { model, provider, key_source: source, fell_back: fellBack, auto_reason: autoReason }) {
+  function setBadge(bubble, { model, provider, key_source: source, fell_back: fellBack, auto_reason: autoReason, demo }) {
     const parts = [
       h("span.badge-model", {}, modelName(state.models, model) || model),
       h(`span.badge-access.${source}`, { "data-key-source": source }, accessLabel(source)),
     ];
+    if (demo) parts.push(h("span.badge-demo", { title: DEMO_TITLE }, "demo"));
     if (fellBack) parts.push(h("span.badge-note", {}, "your key failed, so the platform answered"));
     clear(bubble.badge).append(...parts);
     bubble.badge.dataset.model = model || "";
     bubble.badge.dataset.provider = provider || "";
-    bubble.badge.title = autoReason ? `Auto: ${autoReason}` : `${providerName(provider)} via ${accessLabel(source)}`;
+    const via = `${providerName(provider)} via ${accessLabel(source)}${demo ? " (demo provider)" : ""}`;
+    bubble.badge.title = autoReason ? `Auto: ${autoReason}` : via;
     bubble.badge.hidden = false;
   }
 

@@ -31,6 +31,13 @@ export function platformProviders(models) {
   return new Set(models.filter((m) => m.platform_access).map((m) => m.owned_by));
 }
 
+export const DEMO_TITLE = "Answered by make dev's local demo provider, not the real provider";
+
+/** The picker's text: a model served by `make dev`'s demo provider says so. */
+export function modelLabel(model) {
+  return model.demo ? `${model.display_name} (demo)` : model.display_name;
+}
+
 export function modelName(models, id) {
   const found = (models || []).find((m) => m.id === id);
   return found ? found.display_name : id;

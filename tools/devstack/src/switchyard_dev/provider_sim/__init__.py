@@ -3,6 +3,8 @@
 Tests never call real providers; they point the router (or an official SDK) at this simulator
 instead. ``tests/provider_sim/test_simulator.py`` drives it with the official ``openai``,
 ``anthropic`` and ``google-genai`` SDKs, so what it sends is checked against the SDKs' own types.
+`make dev` runs it as the demo provider (``--demo``, see ``demo``), so a newcomer with no provider
+account can chat on platform access and on a key of their own.
 
 Base URLs (``ProviderSimulator.base_url``), with each official SDK's meaning of "base URL":
 
@@ -30,13 +32,13 @@ provider's real error body, ``retry_after``, ``echo_key``, ``delay_first_byte``,
 as a ``RecordedCall``.
 
 Run standalone for manual use or out-of-process load tests:
-``python -m tests.support.provider_sim --port 8900``; script it over HTTP with ``POST /_sim/fail_next``
+``python -m switchyard_dev.provider_sim --port 8900``; script it over HTTP with ``POST /_sim/fail_next``
 (``{"provider": ..., <fail_next keyword arguments>}``), ``POST /_sim/clear_faults``,
 ``POST /_sim/valid_keys``, ``POST /_sim/reset``, ``POST /_sim/release_held`` and ``GET /_sim/calls``.
 """
 
-from tests.support.provider_sim._text import count_tokens, reply_text, tokens_of
-from tests.support.provider_sim.simulator import (
+from switchyard_dev.provider_sim._text import count_tokens, reply_text, tokens_of
+from switchyard_dev.provider_sim.simulator import (
     OPENAI_COMPATIBLE,
     PROVIDERS,
     Endpoint,

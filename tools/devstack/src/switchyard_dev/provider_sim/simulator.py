@@ -19,7 +19,7 @@ import json
 import socket
 import time
 from collections import deque
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Any, Literal
@@ -31,8 +31,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from tests.support.provider_sim import _anthropic, _google, _openai
-from tests.support.provider_sim._errors import Reason, auth_failure_status, html_page, render_error
+from switchyard_dev.provider_sim import _anthropic, _google, _openai
+from switchyard_dev.provider_sim._errors import Reason, auth_failure_status, html_page, render_error
 
 OPENAI_COMPATIBLE: tuple[str, ...] = (
     "openai",
@@ -294,8 +294,18 @@ class ProviderSimulator:
     it runs as a task on the current event loop.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        accepts_key: Callable[[str, str], bool] | None = None,
+        keep_calls: int | None = None,
+    ) -> None:
+        """`accepts_key(provider, key)` refuses keys with the provider's real auth error (the demo's
+        shape check); `keep_calls` bounds the recorded calls, for a long-running process."""
         self._host = host
+        self._accepts_key = accepts_key
         self._requested_port = port
         self._port: int | None = None
         self._server: _QuietServer | None = None
@@ -305,7 +315,7 @@ class ProviderSimulator:
         self._in_flight = 0
         self._release = asyncio.Event()  # replaced by each `release_held`
         self._held = 0
-        self._calls: list[RecordedCall] = []
+        self._calls: deque[RecordedCall] = deque(maxlen=keep_calls)
         self._violations: list[str] = []
         self._faults: dict[str, deque[Fault]] = {}
         self._valid_keys: dict[str, frozenset[str]] = {}
@@ -701,7 +711,8 @@ class ProviderSimulator:
         if provider == "anthropic" and "anthropic-version" not in call.headers:
             return error(400, "anthropic-version: header is required")
         valid = self._valid_keys.get(provider)
-        if valid is not None and call.api_key not in valid:
+        refused = self._accepts_key is not None and not self._accepts_key(provider, call.api_key)
+        if refused or (valid is not None and call.api_key not in valid):
             return error(auth_failure_status(provider, "invalid_key"), reason="invalid_key")
         if fault is not None and fault.not_json:
             status = fault.status or 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.support.provider_sim._text import Generation, count_tokens, generate
+from switchyard_dev.provider_sim._text import Generation, count_tokens, generate
 
 DEFAULT_MODELS: tuple[str, ...] = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash")
 _DISPLAY = {

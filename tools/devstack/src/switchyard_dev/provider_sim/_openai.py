@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.support.provider_sim._text import Generation, count_tokens, generate
+from switchyard_dev.provider_sim._text import Generation, count_tokens, generate
 
 DEFAULT_MODELS: dict[str, tuple[str, ...]] = {
     "openai": ("gpt-4o-mini", "gpt-4.1", "gpt-5.4-mini"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.support.provider_sim._text import Generation, count_tokens, generate
+from switchyard_dev.provider_sim._text import Generation, count_tokens, generate
 
 DEFAULT_MODELS: tuple[str, ...] = ("claude-sonnet-4-6", "claude-haiku-4-5", "claude-opus-4-7")
 _DISPLAY = {
