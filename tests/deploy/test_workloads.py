@@ -244,9 +244,9 @@ def test_termination_grace_outlasts_the_services_own_shutdown_grace(overlay: str
 def test_migration_job_and_key_rotation_template(overlay: str) -> None:
     jobs = {w.app: w for w in all_workloads(overlay) if w.kind in ("Job", "CronJob")}
     (migrate,) = jobs["chat-api-migrate"].containers()
-    assert migrate["command"] == ["python", "-m", "chat_api.migrate"]
+    assert migrate["command"] == ["python", "-m", "chat_api.jobs.migrate"]
     (rotation,) = jobs["key-rotation"].containers()
-    assert rotation["command"] == ["python", "-m", "chat_api.rotation"]
+    assert rotation["command"] == ["python", "-m", "chat_api.jobs.rotation"]
     assert "key-rotation-tls" in secret_references(jobs["key-rotation"].pod)
     # A template the operator starts by hand after adding a kid, never on a schedule.
     assert objects_of(overlay, "CronJob")["key-rotation"]["spec"]["suspend"] is True

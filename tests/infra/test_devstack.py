@@ -306,7 +306,7 @@ def test_an_external_database_url_runs_no_embedded_postgres(tmp_path: Path) -> N
 
 def test_connections_of_the_last_run_in_time_wait_do_not_hold_a_port() -> None:
     """`make dev` right after Ctrl-C: the old server closed its connections first (TIME_WAIT)."""
-    from switchyard_dev.devstack import Port, Process, ports_in_use
+    from switchyard_dev.supervisor import Port, Process, ports_in_use
 
     with socket.socket() as listener:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from switchyard_dev import devstack
+from switchyard_dev.supervisor import Port
 from tests.support.processes import REPO_ROOT
 
 __all__ = ["MakeDev", "Proc", "copy_checkout", "default_ports", "descendants", "processes_mentioning"]
@@ -30,7 +31,7 @@ _MAKE_STATE = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
 
 def default_ports() -> dict[str, int]:
     """Every port `make dev` listens on by default, by setting."""
-    ports = [value for value in vars(devstack).values() if isinstance(value, devstack.Port)]
+    ports = [value for value in vars(devstack).values() if isinstance(value, Port)]
     return {port.setting: port.default for port in ports}
 
 

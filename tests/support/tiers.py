@@ -47,7 +47,7 @@ INTEGRATION_PATHS = (
     "tests/keyvault/test_process.py",  # python -m keyvault
     "tests/keyvault/test_rotation.py",  # the keys CLI
     "tests/router/test_router_process.py",  # python -m router
-    "tests/chat_api/test_migrate_job.py",  # python -m chat_api.migrate
+    "tests/chat_api/jobs/test_migrate.py",  # python -m chat_api.jobs.migrate
     "tests/chat_api/test_health.py::test_readyz_is_503_when_the_database_is_unreachable",  # psycopg
     "tests/provider_sim/test_simulator.py::test_runs_standalone",
     "tests/test_repository.py::test_generated_protobuf_code_is_fresh",  # protogen --check

@@ -16,8 +16,8 @@ import sys
 import uvicorn
 
 from chat_api.core.config import Settings
+from chat_api.jobs.migrate import DatabaseUnreachable, apply_migrations
 from chat_api.main import create_app
-from chat_api.migrate import DatabaseUnreachable, apply_migrations
 from switchyard_common.entrypoint import run_service
 from switchyard_common.logs import configure_logging
 

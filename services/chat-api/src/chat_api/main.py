@@ -7,23 +7,22 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from chat_api.accounts.tokens import router as tokens_router
-from chat_api.accounts.views import router as auth_router
-from chat_api.api.health import router as health_router
-from chat_api.chat.openai_views import router as openai_router
-from chat_api.chat.views import router as conversations_router
+from chat_api.accounts.tokens import tokens_routes
+from chat_api.accounts.views import auth_routes
+from chat_api.api.health import health_routes
+from chat_api.chat.views import conversations_routes
 from chat_api.core.config import Settings
 from chat_api.core.db import make_engine, make_sessionmaker
 from chat_api.core.observability import install_observability
 from chat_api.core.openapi import install_openapi
 from chat_api.core.problems import install_problem_handlers
 from chat_api.core.services import build_services
-from chat_api.credentials.views import org_router as org_keys_router
-from chat_api.credentials.views import router as keys_router
+from chat_api.credentials.views import keys_routes, org_keys_routes
 from chat_api.limits.body_size import BodySizeLimit
 from chat_api.limits.rate import RateLimits
-from chat_api.orgs.views import router as orgs_router
-from chat_api.usage.views import router as usage_router
+from chat_api.openai.views import openai_routes
+from chat_api.orgs.views import orgs_routes
+from chat_api.usage.views import usage_routes
 from chat_api.web.views import install_web_app
 
 __all__ = ["create_app"]
@@ -59,18 +58,18 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     install_observability(app, settings)
     # The OpenAI routes first: matching walks the routes in order, and theirs are the hot ones.
-    for router in (
-        openai_router,
-        health_router,
-        auth_router,
-        tokens_router,
-        orgs_router,
-        keys_router,
-        org_keys_router,
-        conversations_router,
-        usage_router,
+    for routes in (
+        openai_routes,
+        health_routes,
+        auth_routes,
+        tokens_routes,
+        orgs_routes,
+        keys_routes,
+        org_keys_routes,
+        conversations_routes,
+        usage_routes,
     ):
-        app.include_router(router)
+        app.include_router(routes)
     install_web_app(app)
     install_openapi(app)
     return app

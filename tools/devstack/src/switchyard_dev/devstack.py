@@ -15,10 +15,8 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 
 import grpc
@@ -27,19 +25,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from switchyard_dev.pki import ensure_dev_pki
 from switchyard_dev.postgres import EmbeddedPostgres, PostgresError
 from switchyard_dev.provider_sim.demo import demo_environment
+from switchyard_dev.supervisor import BIN, Port, Process, ports_in_use, supervise
 
 ROOT = Path(__file__).resolve().parents[4]
-BIN = Path(sys.executable).parent
-STARTUP_TIMEOUT_SECONDS = 30.0
-
-
-@dataclass(frozen=True)
-class Port:
-    setting: str
-    default: int
-
-    def value(self, env: Mapping[str, str]) -> int:
-        return int(env.get(self.setting, self.default))
 
 
 POSTGRES = Port("SWITCHYARD_POSTGRES_PORT", 17340)
@@ -51,30 +39,6 @@ ROUTER_HEALTH = Port("ROUTER_HEALTH_PORT", 17321)
 CHAT_API = Port("CHAT_API_PORT", 8000)
 DEMO = Port("SWITCHYARD_DEMO_PORT", 17330)
 DATABASE = "switchyard"
-
-
-@dataclass
-class Process:
-    name: str
-    argv: list[str]
-    ports: list[Port]
-    ready: Callable[[Mapping[str, str]], bool]
-    describe: Callable[[Mapping[str, str]], str]
-    env: dict[str, str] = field(default_factory=dict)
-    # Run once the process is ready (e.g. create chat-api's database).
-    on_ready: Callable[[], None] | None = None
-    # Why it exited, in one line, from its own log where it has one.
-    exit_reason: Callable[[int | None], str] | None = None
-    # Where its output goes (None: this terminal); PostgreSQL's would drown the others'.
-    output: Path | None = None
-    # PostgreSQL's "fast shutdown" is SIGINT (its SIGTERM waits for every client to leave).
-    stop_signal: int = signal.SIGTERM
-    popen: subprocess.Popen[bytes] | None = None
-
-    def exited(self) -> str:
-        assert self.popen is not None
-        code = self.popen.returncode
-        return self.exit_reason(code) if self.exit_reason else f"{self.name} exited with code {code}"
 
 
 def _tcp_open(port: int) -> bool:
@@ -249,25 +213,6 @@ def _platform_providers(env: Mapping[str, str]) -> str:
     )
 
 
-def ports_in_use(stack: list[Process], env: Mapping[str, str]) -> list[str]:
-    problems = []
-    for process in stack:
-        for port in process.ports:
-            number = port.value(env)
-            with socket.socket() as sock:
-                # As every server of the stack binds: connections of the last run still in TIME_WAIT
-                # do not hold the port (without it, `make dev` right after Ctrl-C says "in use").
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    sock.bind(("127.0.0.1", number))
-                except OSError:
-                    problems.append(
-                        f"port {number} ({port.setting}, for {process.name}) is already in use: "
-                        f"stop what uses it or run `{port.setting}=<free port> make dev`"
-                    )
-    return problems
-
-
 def prepare(dev_dir: Path, env: Mapping[str, str], *, embedded_database: bool) -> None:
     ensure_dev_pki(dev_dir / "pki")
     if embedded_database:
@@ -278,44 +223,6 @@ def prepare(dev_dir: Path, env: Mapping[str, str], *, embedded_database: bool) -
         env=dict(env),
         check=True,
     )
-
-
-def _start(process: Process, env: dict[str, str]) -> None:
-    argv = [part.format(bin=BIN, **env) for part in process.argv]
-    # A new process group: Ctrl-C reaches this supervisor only, which then stops each child in order.
-    if process.output is None:
-        process.popen = subprocess.Popen(argv, env=env, start_new_session=True)
-        return
-    process.output.parent.mkdir(parents=True, exist_ok=True)
-    with process.output.open("ab") as output:
-        process.popen = subprocess.Popen(
-            argv, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def _wait_ready(process: Process, env: Mapping[str, str]) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        assert process.popen is not None
-        if process.popen.poll() is not None:
-            raise RuntimeError(process.exited())
-        if process.ready(env):
-            if process.on_ready is not None:
-                process.on_ready()
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"{process.name} was not ready after {STARTUP_TIMEOUT_SECONDS:.0f}s")
-
-
-def _stop_all(stack: list[Process]) -> None:
-    for process in reversed(stack):
-        if process.popen is not None and process.popen.poll() is None:
-            process.popen.send_signal(process.stop_signal)
-            try:
-                process.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.popen.kill()
-                process.popen.wait()
 
 
 def run(dev_dir: Path, env: Mapping[str, str]) -> int:
@@ -330,36 +237,7 @@ def run(dev_dir: Path, env: Mapping[str, str]) -> int:
     except PostgresError as exc:
         print(f"make dev: {exc}", file=sys.stderr)
         return 1
-    stopping = False
-
-    def request_stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    try:
-        for process in stack:
-            _start(process, full_env)
-            _wait_ready(process, full_env)
-        print("\nSwitchyard dev stack is up (Ctrl-C stops everything):")
-        for process in stack:
-            print(f"  {process.name:<10} {process.describe(full_env)}")
-        print(f"  state in {dev_dir}", flush=True)
-        while not stopping:
-            for process in stack:
-                assert process.popen is not None
-                if process.popen.poll() is not None:
-                    raise RuntimeError(process.exited())
-            time.sleep(0.2)
-        print("\nstopping…", flush=True)
-        return 0
-    except (RuntimeError, PostgresError) as exc:
-        print(f"make dev: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        _stop_all(stack)
-        print("stopped", flush=True)
+    return supervise(stack, full_env, state=dev_dir)
 
 
 def main() -> int:

@@ -22,7 +22,7 @@ from chat_api.core.openapi import problems
 from chat_api.core.problems import Forbidden
 from chat_api.orgs.service import list_orgs
 
-router = APIRouter(prefix="/v1", tags=["tokens"], responses=problems(403, 404))
+tokens_routes = APIRouter(prefix="/v1", tags=["tokens"], responses=problems(403, 404))
 
 DEFAULT_TTL_DAYS = 90
 
@@ -44,7 +44,7 @@ def _ttl_days(requested: int | None, max_days: int) -> int:
     return requested
 
 
-@router.post("/tokens", status_code=status.HTTP_201_CREATED)
+@tokens_routes.post("/tokens", status_code=status.HTTP_201_CREATED)
 def create_token(
     body: ApiTokenCreate,
     user: CurrentUser,
@@ -69,7 +69,7 @@ def create_token(
     )
 
 
-@router.get("/tokens")
+@tokens_routes.get("/tokens")
 def list_tokens(user: CurrentUser, db_session: SessionDep) -> list[ApiTokenRead]:
     """The caller's unrevoked API tokens, without the tokens themselves."""
     return [
@@ -78,7 +78,7 @@ def list_tokens(user: CurrentUser, db_session: SessionDep) -> list[ApiTokenRead]
     ]
 
 
-@router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+@tokens_routes.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
 def revoke_token(
     token_id: uuid.UUID, user: CurrentUser, db_session: SessionDep, services: ServicesDep
 ) -> Response:
@@ -88,7 +88,7 @@ def revoke_token(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/me", tags=["auth"])
+@tokens_routes.get("/me", tags=["auth"])
 def me(user: CurrentUser, db_session: SessionDep) -> MeRead:
     """The caller and the orgs they belong to, with their role in each."""
     orgs = [

@@ -12,10 +12,10 @@ from chat_api.api.deps import CurrentToken, ServicesDep, SessionDep, SettingsDep
 from chat_api.core.openapi import problems
 
 # 401: wrong email or password at login; 409: registering an email that has an account.
-router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=problems(401, 409, 429))
+auth_routes = APIRouter(prefix="/v1/auth", tags=["auth"], responses=problems(401, 409, 429))
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED)
+@auth_routes.post("/register", status_code=status.HTTP_201_CREATED)
 def register(body: Credentials, db_session: SessionDep, settings: SettingsDep) -> Registered:
     ttl = timedelta(seconds=settings.access_token_ttl_seconds)
     user, issued = service.register(db_session=db_session, email=body.email, password=body.password, ttl=ttl)
@@ -24,14 +24,14 @@ def register(body: Credentials, db_session: SessionDep, settings: SettingsDep) -
     )
 
 
-@router.post("/login")
+@auth_routes.post("/login")
 def login(body: Credentials, db_session: SessionDep, settings: SettingsDep) -> TokenRead:
     ttl = timedelta(seconds=settings.access_token_ttl_seconds)
     issued = service.login(db_session=db_session, email=body.email, password=body.password, ttl=ttl)
     return TokenRead(access_token=issued.token, expires_at=issued.expires_at)
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@auth_routes.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 def logout(token: CurrentToken, db_session: SessionDep, services: ServicesDep) -> Response:
     service.revoke_token(db_session=db_session, token_id=token.id)
     services.auth_cache.forget_token(token.id)

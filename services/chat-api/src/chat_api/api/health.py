@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from chat_api.api.deps import ServicesDep
 from chat_api.core.problems import Unavailable
 
-router = APIRouter(tags=["health"])
+health_routes = APIRouter(tags=["health"])
 logger = logging.getLogger(__name__)
 
 # A probe must answer before Kubernetes' own probe timeout (1 s by default, ours 3 s).
@@ -26,13 +26,13 @@ CHECK_TIMEOUT_SECONDS = 2.0
 ROUTER_CHECK_SECONDS = 1.0
 
 
-@router.get("/healthz")
+@health_routes.get("/healthz")
 async def healthz() -> dict[str, str]:
     """Alive: the process answers HTTP."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@health_routes.get("/readyz")
 async def readyz(services: ServicesDep) -> dict[str, str]:
     """Ready: the database answers a query, NATS is connected and the router is serving."""
 

@@ -30,7 +30,7 @@ from chat_api.limits.rate import ChatUser
 from switchyard.router.v1 import router_pb2
 
 # A chat answers the router's failures (docs/chat-api.md, Errors) before its stream starts.
-router = APIRouter(
+conversations_routes = APIRouter(
     prefix="/v1/conversations", tags=["conversations"], responses=problems(400, 403, 404, 409, 422, 429, 502)
 )
 
@@ -38,7 +38,7 @@ OrgHeader = Annotated[str | None, Header(alias="X-Switchyard-Org")]
 IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@conversations_routes.post("", status_code=status.HTTP_201_CREATED)
 def create_conversation(
     user: CurrentUser, db_session: SessionDep, body: ConversationCreate | None = None
 ) -> ConversationRead:
@@ -47,7 +47,7 @@ def create_conversation(
     return ConversationRead.model_validate(conversation)
 
 
-@router.get("")
+@conversations_routes.get("")
 def list_conversations(
     user: CurrentUser, db_session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> list[ConversationRead]:
@@ -55,7 +55,7 @@ def list_conversations(
     return [ConversationRead.model_validate(row) for row in rows]
 
 
-@router.get("/{conversation_id}")
+@conversations_routes.get("/{conversation_id}")
 def read_conversation(
     conversation_id: uuid.UUID, user: CurrentUser, db_session: SessionDep
 ) -> ConversationDetail:
@@ -67,7 +67,7 @@ def read_conversation(
     )
 
 
-@router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT)
+@conversations_routes.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_conversation(conversation_id: uuid.UUID, user: CurrentUser, db_session: SessionDep) -> Response:
     service.delete_conversation(db_session=db_session, user_id=user.id, conversation_id=conversation_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -95,7 +95,7 @@ async def _discard(services: Services, turn: Turn) -> None:
         await anyio.to_thread.run_sync(run)
 
 
-@router.post(
+@conversations_routes.post(
     "/{conversation_id}/messages",
     response_class=StreamingResponse,
     responses=sse_response(

@@ -1,6 +1,6 @@
 """Settings → API keys: /v1/keys for a user's own keys, /v1/orgs/{org_id}/keys for an org's."""
 
-# No `from __future__ import annotations`: the routes are built per owner inside `_key_routes`,
+# No `from __future__ import annotations`: the routes are built per owner inside `_add_key_routes`,
 # and FastAPI can only resolve a closure's dependency in an annotation evaluated at definition.
 
 import uuid
@@ -18,12 +18,12 @@ from chat_api.limits.rate import limit_key_checks
 from chat_api.orgs.service import ADMIN_ROLES, require_member
 from switchyard_common.envelope import OwnerType
 
-__all__ = ["org_router", "router"]
+__all__ = ["keys_routes", "org_keys_routes"]
 
 # 403: org members (not admins); 409: a concurrent add or an unusable key; 422/502/503: verification.
 _KEY_PROBLEMS = problems(403, 404, 409, 422, 429, 502)
-router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=_KEY_PROBLEMS)
-org_router = APIRouter(prefix="/v1/orgs/{org_id}/keys", tags=["org keys"], responses=_KEY_PROBLEMS)
+keys_routes = APIRouter(prefix="/v1/keys", tags=["keys"], responses=_KEY_PROBLEMS)
+org_keys_routes = APIRouter(prefix="/v1/orgs/{org_id}/keys", tags=["org keys"], responses=_KEY_PROBLEMS)
 
 
 def user_owner(user: CurrentUser) -> Owner:
@@ -36,7 +36,7 @@ def org_owner(org_id: uuid.UUID, user: CurrentUser, db_session: SessionDep) -> O
     return Owner(OwnerType.ORG, org_id)
 
 
-def _key_routes(routes: APIRouter, resolve_owner: Callable[..., Owner]) -> None:
+def _add_key_routes(routes: APIRouter, resolve_owner: Callable[..., Owner]) -> None:
     """The same six endpoints for every kind of owner."""
 
     @routes.post("", status_code=status.HTTP_201_CREATED, dependencies=[Depends(limit_key_checks)])
@@ -92,5 +92,5 @@ def _key_routes(routes: APIRouter, resolve_owner: Callable[..., Owner]) -> None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-_key_routes(router, user_owner)
-_key_routes(org_router, org_owner)
+_add_key_routes(keys_routes, user_owner)
+_add_key_routes(org_keys_routes, org_owner)

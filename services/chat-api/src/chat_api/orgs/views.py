@@ -20,7 +20,7 @@ from chat_api.orgs.schemas import (
     PolicyDocument,
 )
 
-router = APIRouter(prefix="/v1/orgs", tags=["orgs"], responses=problems(403, 404, 409))
+orgs_routes = APIRouter(prefix="/v1/orgs", tags=["orgs"], responses=problems(403, 404, 409))
 
 
 def _org(org: Org, role: str) -> OrgRead:
@@ -35,41 +35,41 @@ def _member(member: OrgMember, email: str) -> MemberRead:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@orgs_routes.post("", status_code=status.HTTP_201_CREATED)
 def create_org(body: OrgCreate, user: CurrentUser, db_session: SessionDep) -> OrgRead:
     org = service.create_org(db_session=db_session, user_id=user.id, name=body.name)
     return _org(org, "owner")
 
 
-@router.get("")
+@orgs_routes.get("")
 def list_orgs(user: CurrentUser, db_session: SessionDep) -> list[OrgRead]:
     return [_org(org, role) for org, role in service.list_orgs(db_session=db_session, user_id=user.id)]
 
 
-@router.get("/{org_id}")
+@orgs_routes.get("/{org_id}")
 def get_org(org_id: uuid.UUID, user: CurrentUser, db_session: SessionDep) -> OrgRead:
     return _org(*service.get_org(db_session=db_session, org_id=org_id, user_id=user.id))
 
 
-@router.patch("/{org_id}")
+@orgs_routes.patch("/{org_id}")
 def rename_org(org_id: uuid.UUID, body: OrgUpdate, user: CurrentUser, db_session: SessionDep) -> OrgRead:
     return _org(*service.rename_org(db_session=db_session, org_id=org_id, user_id=user.id, name=body.name))
 
 
-@router.delete("/{org_id}", status_code=status.HTTP_204_NO_CONTENT)
+@orgs_routes.delete("/{org_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_org(org_id: uuid.UUID, user: CurrentUser, db_session: SessionDep) -> Response:
     """Owners only; refused (409) while the org has provider keys, which must be revoked first."""
     service.delete_org(db_session=db_session, org_id=org_id, user_id=user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{org_id}/members")
+@orgs_routes.get("/{org_id}/members")
 def list_members(org_id: uuid.UUID, user: CurrentUser, db_session: SessionDep) -> list[MemberRead]:
     rows = service.list_members(db_session=db_session, org_id=org_id, user_id=user.id)
     return [_member(member, email) for member, email in rows]
 
 
-@router.post("/{org_id}/members", status_code=status.HTTP_201_CREATED)
+@orgs_routes.post("/{org_id}/members", status_code=status.HTTP_201_CREATED)
 def add_member(
     org_id: uuid.UUID, body: MemberCreate, user: CurrentUser, db_session: SessionDep
 ) -> MemberRead:
@@ -80,7 +80,7 @@ def add_member(
     return _member(member, email)
 
 
-@router.patch("/{org_id}/members/{member_id}")
+@orgs_routes.patch("/{org_id}/members/{member_id}")
 def change_role(
     org_id: uuid.UUID, member_id: uuid.UUID, body: MemberUpdate, user: CurrentUser, db_session: SessionDep
 ) -> MemberRead:
@@ -91,7 +91,7 @@ def change_role(
     return _member(member, email)
 
 
-@router.delete("/{org_id}/members/{member_id}", status_code=status.HTTP_204_NO_CONTENT)
+@orgs_routes.delete("/{org_id}/members/{member_id}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_member(
     org_id: uuid.UUID, member_id: uuid.UUID, user: CurrentUser, db_session: SessionDep
 ) -> Response:
@@ -101,13 +101,13 @@ def remove_member(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{org_id}/policy")
+@orgs_routes.get("/{org_id}/policy")
 def get_policy(org_id: uuid.UUID, user: CurrentUser, db_session: SessionDep) -> PolicyDocument:
     """Every provider's policy (members); see PUT for what the flags mean."""
     return PolicyDocument(providers=service.get_policy(db_session=db_session, org_id=org_id, user_id=user.id))
 
 
-@router.put("/{org_id}/policy")
+@orgs_routes.put("/{org_id}/policy")
 def replace_policy(
     org_id: uuid.UUID, body: PolicyDocument, user: CurrentUser, db_session: SessionDep
 ) -> PolicyDocument:

@@ -16,7 +16,7 @@ from chat_api.core.problems import BadRequest
 from chat_api.usage import service
 from chat_api.usage.schemas import QuotaRead, UsageGroupRead, UsageRead, UsageTotals
 
-router = APIRouter(prefix="/v1/usage", tags=["usage"], responses=problems(400))
+usage_routes = APIRouter(prefix="/v1/usage", tags=["usage"], responses=problems(400))
 
 GroupBy = Literal["provider", "model", "key_source", "credential"]
 
@@ -42,7 +42,7 @@ def _bound(value: str, *, end: bool) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-@router.get("")
+@usage_routes.get("")
 def read_usage(
     user: CurrentUser,
     db_session: SessionDep,

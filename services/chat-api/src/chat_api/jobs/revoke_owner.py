@@ -1,4 +1,4 @@
-"""`python -m chat_api.revoke_owner --user ID | --org ID`: revoke every key of one user or org, and
+"""`python -m chat_api.jobs.revoke_owner --user ID | --org ID`: revoke every key of one user or org, and
 (for a user) every session and API token, as an operator — e.g. for a compromised account.
 
 Each key goes through a DELETE's steps: `revoking_at` is set for all of them first (no new request
@@ -25,13 +25,13 @@ from chat_api.core.columns import utcnow
 from chat_api.core.db import make_engine, make_sessionmaker
 from chat_api.credentials.models import Credential
 from chat_api.credentials.revocation import delete_and_announce
-from chat_api.migrate import DatabaseUnreachable, MigrationSettings
+from chat_api.jobs.migrate import DatabaseUnreachable, MigrationSettings
 from switchyard_common.entrypoint import run_service
 from switchyard_common.logs import configure_logging
 
 __all__ = ["main", "revoke_owner"]
 
-logger = logging.getLogger("chat_api.revoke_owner")
+logger = logging.getLogger("chat_api.jobs.revoke_owner")
 REASON = "revoked by an operator"
 
 
@@ -60,7 +60,7 @@ def revoke_owner(*, db_session: Session, owner_type: str, owner_id: uuid.UUID) -
 
 
 def run(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m chat_api.revoke_owner", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m chat_api.jobs.revoke_owner", description=__doc__)
     whose = parser.add_mutually_exclusive_group(required=True)
     whose.add_argument("--user", type=uuid.UUID, help="a user id: their keys, sessions and API tokens")
     whose.add_argument("--org", type=uuid.UUID, help="an org id: the org's keys")

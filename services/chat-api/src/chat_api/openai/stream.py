@@ -8,8 +8,8 @@ import uuid
 from collections.abc import AsyncIterator
 
 from chat_api.chat.answers import Delta, Failed, Finished
-from chat_api.chat.openai_errors import error_body
 from chat_api.chat.pipeline import ChatStream
+from chat_api.openai.errors import error_body
 
 __all__ = ["Identity", "completion_body", "completion_chunks"]
 

@@ -1,4 +1,4 @@
-"""`python -m chat_api.migrate`: bring the database to the newest schema, then exit (the Kubernetes
+"""`python -m chat_api.jobs.migrate`: bring the database to the newest schema, then exit (the Kubernetes
 migration Job). Reads only CHAT_API_DATABASE_URL; the URL never appears in its output."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from switchyard_common.logs import configure_logging
 
 __all__ = ["DatabaseUnreachable", "MigrationSettings", "apply_migrations", "main"]
 
-logger = logging.getLogger("chat_api.migrate")
+logger = logging.getLogger("chat_api.jobs.migrate")
 
 
 class MigrationSettings(BaseSettings):

@@ -9,18 +9,18 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from chat_api.api.deps import CurrentUser, ServicesDep
 from chat_api.chat.access import parse_org_header
-from chat_api.chat.openai_errors import OpenAIRoute, error_response
-from chat_api.chat.openai_schemas import ChatCompletionRequest, router_messages, router_parameters
-from chat_api.chat.openai_stream import Identity, completion_body, completion_chunks
 from chat_api.chat.pipeline import ChatAsk, open_chat_for
 from chat_api.chat.sse import SSE_HEADERS
 from chat_api.core.openapi import openai_errors, sse_event_schema
 from chat_api.core.problems import RouterUnavailable as RouterUnavailableProblem
 from chat_api.limits.chat_size import check_chat_size
 from chat_api.limits.rate import ChatCaller
+from chat_api.openai.errors import OpenAIRoute, error_response
+from chat_api.openai.schemas import ChatCompletionRequest, router_messages, router_parameters
+from chat_api.openai.stream import Identity, completion_body, completion_chunks
 from chat_api.upstream.router_client import RouterUnavailable
 
-router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
+openai_routes = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
 
 OrgHeader = Annotated[str | None, Header(alias="X-Switchyard-Org")]
 # OpenAI's `created` for catalog models: the catalog has no dates, so one fixed, plausible time.
@@ -36,7 +36,7 @@ _COMPLETION_RESPONSES = {
 }
 
 
-@router.post("/chat/completions", responses=_COMPLETION_RESPONSES)
+@openai_routes.post("/chat/completions", responses=_COMPLETION_RESPONSES)
 async def chat_completions(
     body: ChatCompletionRequest,
     caller: ChatCaller,
@@ -68,7 +68,7 @@ async def chat_completions(
     return JSONResponse(completion_body(stream, identity), headers=headers)
 
 
-@router.get("/models")
+@openai_routes.get("/models")
 async def list_models(user: CurrentUser, services: ServicesDep) -> dict[str, object]:
     """ "auto" first, then every catalog model, with Switchyard's extra fields beside OpenAI's.
 

@@ -1,4 +1,4 @@
-"""`python -m chat_api.migrate`, the Kubernetes migration Job: migrates an empty database to the
+"""`python -m chat_api.jobs.migrate`, the Kubernetes migration Job: migrates an empty database to the
 newest revision and exits 0; an unreachable database is one line with no URL or password."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ def test_migrates_an_empty_database_to_head(postgres_url: str) -> None:
     url = sqlalchemy_url(postgres_url)
     result = run_python(
         "-m",
-        "chat_api.migrate",
+        "chat_api.jobs.migrate",
         env={**environ_without("CHAT_API_"), "CHAT_API_DATABASE_URL": url},
         timeout=60,
     )
@@ -31,7 +31,7 @@ def test_unreachable_database_is_one_clear_line_without_the_password() -> None:
     url = "postgresql+psycopg://switchyard:a-password-7c1e@127.0.0.1:1/switchyard"
     result = run_python(
         "-m",
-        "chat_api.migrate",
+        "chat_api.jobs.migrate",
         env={**environ_without("CHAT_API_"), "CHAT_API_DATABASE_URL": url},
         timeout=60,
     )

@@ -1,4 +1,4 @@
-"""`python -m chat_api.rotation`: rewrap every stored provider key under keyvault's newest kid.
+"""`python -m chat_api.jobs.rotation`: rewrap every stored provider key under keyvault's newest kid.
 
 Runs as the key-rotation identity, the only one keyvault lets call `Rewrap`, which returns a new
 envelope for the same binding: this job never holds a provider key. Rows are read in id order, a
@@ -48,7 +48,7 @@ __all__ = [
     "rotate",
 ]
 
-logger = logging.getLogger("chat_api.rotation")
+logger = logging.getLogger("chat_api.jobs.rotation")
 
 _OWNER_TYPES = {"user": keyvault_pb2.OWNER_TYPE_USER, "org": keyvault_pb2.OWNER_TYPE_ORG}
 # keyvault is restarting, rate-limiting this caller, slow, or (mid-rollout) a replica that has not

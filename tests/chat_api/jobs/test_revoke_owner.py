@@ -1,4 +1,4 @@
-"""`python -m chat_api.revoke_owner`: an operator revokes every key (and, for a user, every token)
+"""`python -m chat_api.jobs.revoke_owner`: an operator revokes every key (and, for a user, every token)
 of one owner; the running chat-api's relay publishes the revocations."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from tests.support.credentials import credential_row, eventually, outbox_rows, r
 
 
 async def revoke(stack: ChatApiStack, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "chat_api.revoke_owner", *args]
+    command = [sys.executable, "-m", "chat_api.jobs.revoke_owner", *args]
     env = {"CHAT_API_DATABASE_URL": stack.database_url, "PATH": "/usr/bin:/bin"}
     return await anyio.to_thread.run_sync(
         lambda: subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
@@ -53,7 +53,13 @@ async def test_bad_arguments_and_an_unreachable_database_are_one_line(stack: Cha
     no_owner = await revoke(stack, "--user", "not-a-uuid")
     assert no_owner.returncode == 2
     env = {"CHAT_API_DATABASE_URL": "postgresql+psycopg://u:secret-pw@127.0.0.1:1/x", "PATH": "/usr/bin"}
-    command = [sys.executable, "-m", "chat_api.revoke_owner", "--org", "00000000-0000-0000-0000-000000000001"]
+    command = [
+        sys.executable,
+        "-m",
+        "chat_api.jobs.revoke_owner",
+        "--org",
+        "00000000-0000-0000-0000-000000000001",
+    ]
     down = await anyio.to_thread.run_sync(
         lambda: subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
     )

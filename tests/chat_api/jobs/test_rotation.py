@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chat_api.core.db import make_engine, make_sessionmaker
 from chat_api.credentials.models import Credential
-from chat_api.rotation import NotRotationIdentity, RotationReport, rotate
+from chat_api.jobs.rotation import NotRotationIdentity, RotationReport, rotate
 from keyvault.keys import generate_key
 from switchyard.keyvault.v1 import keyvault_pb2_grpc
 from switchyard_common.envelope import Binding, OwnerType, parse
@@ -240,7 +240,7 @@ async def test_the_job_entry_point_rotates_and_never_prints_a_key(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "chat_api.rotation",
+        "chat_api.jobs.rotation",
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
