@@ -37,15 +37,11 @@ Run standalone for manual use or out-of-process load tests:
 ``POST /_sim/valid_keys``, ``POST /_sim/reset``, ``POST /_sim/release_held`` and ``GET /_sim/calls``.
 """
 
+from switchyard_dev.provider_sim._faults import Fault
+from switchyard_dev.provider_sim._providers import OPENAI_COMPATIBLE, PROVIDERS
+from switchyard_dev.provider_sim._requests import Endpoint, RecordedCall
 from switchyard_dev.provider_sim._text import count_tokens, reply_text, tokens_of
-from switchyard_dev.provider_sim.simulator import (
-    OPENAI_COMPATIBLE,
-    PROVIDERS,
-    Endpoint,
-    Fault,
-    ProviderSimulator,
-    RecordedCall,
-)
+from switchyard_dev.provider_sim.simulator import ProviderSimulator
 
 __all__ = [
     "OPENAI_COMPATIBLE",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from chat_api.credentials.key_shapes import SHAPES
-from switchyard_dev.provider_sim.simulator import OPENAI_COMPATIBLE
+from switchyard_dev.provider_sim._providers import OPENAI_COMPATIBLE
 
 __all__ = ["DEMO_PROVIDERS", "KEEP_CALLS", "PLATFORM_KEYS", "accepts_key", "demo_environment"]
 
