@@ -51,6 +51,8 @@ from router_overhead import audit_decrypts, machine_busy_seconds, ms, percentile
 from router_stack import RouterStack
 
 from switchyard.router.v1 import router_pb2, router_pb2_grpc
+from switchyard_common.bindings import binding_message
+from switchyard_common.envelope import Binding, OwnerType
 from switchyard_common.mtls import channel_credentials
 
 if TYPE_CHECKING:
@@ -147,10 +149,7 @@ class Client:
             ],
             credentials=[
                 router_pb2.Credential(
-                    credential_id=key_id,
-                    scope=router_pb2.SCOPE_USER,
-                    owner_id=owner_id,
-                    provider=PROVIDER,
+                    binding=binding_message(Binding(key_id, OwnerType.USER, owner_id, PROVIDER)),
                     envelope=envelope,
                 )
             ],

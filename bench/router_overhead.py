@@ -50,10 +50,11 @@ from procstats import CLOCK_TICKS, cpu_seconds  # bench/ is on sys.path: it is t
 from router_stack import RouterStack, start_routers, start_services
 
 from router.config import Settings as RouterSettings
-from router.providers.http import USER_AGENT  # sent on the direct path too
+from router.providers.http.client import USER_AGENT  # sent on the direct path too
 from switchyard.events.v1 import credentials_pb2
 from switchyard.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
 from switchyard.router.v1 import router_pb2, router_pb2_grpc
+from switchyard_common.bindings import binding_message
 from switchyard_common.envelope import Binding, OwnerType, seal
 from switchyard_common.events import ensure_credentials_stream, publish_revocation
 from switchyard_common.mtls import channel_credentials
@@ -167,7 +168,7 @@ def percentile(samples: Sequence[float], p: float) -> float:
 
 
 def provider_client(base_url: str) -> httpx.AsyncClient:
-    """Configured like the router's provider client (router.providers.http.make_client)."""
+    """Configured like the router's provider client (router.providers.http.client.make_client)."""
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(CALL_TIMEOUT),
@@ -260,13 +261,7 @@ class Direct:
 
 
 def credential_message(binding: Binding, envelope: bytes) -> router_pb2.Credential:
-    return router_pb2.Credential(
-        credential_id=binding.credential_id,
-        scope=router_pb2.SCOPE_USER,
-        owner_id=binding.owner_id,
-        provider=binding.provider,
-        envelope=envelope,
-    )
+    return router_pb2.Credential(binding=binding_message(binding), envelope=envelope)
 
 
 def chat_template(binding: Binding, envelope: bytes) -> router_pb2.ChatRequest:

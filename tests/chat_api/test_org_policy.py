@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from chat_api.core.providers import PROVIDERS
+from switchyard_common.providers import PROVIDERS
 from tests.support.accounts import Account, assert_problem
 
 DEFAULT = {"require_org_key": False, "forbid_platform": False}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from switchyard_dev.provider_sim._providers import OPENAI_COMPATIBLE, PROVIDERS
 from switchyard_dev.provider_sim._requests import Operation, api_key_of, parse_operation
 
 STREAM = {"stream": True}
@@ -77,3 +78,8 @@ def test_key_is_read_where_each_provider_reads_it() -> None:
     assert api_key_of("google", {"x-goog-api-key": "AIza"}, {"key": "other"}) == "AIza"
     assert api_key_of("google", bearer, {"key": "AIza"}) == "AIza"
     assert api_key_of("nobody", bearer, {}) is None
+
+
+def test_every_provider_of_the_registry_has_a_wire_format() -> None:
+    assert set(PROVIDERS) == {*OPENAI_COMPATIBLE, "anthropic", "google"}
+    assert len(PROVIDERS) == len(OPENAI_COMPATIBLE) + 2

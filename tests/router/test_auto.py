@@ -28,8 +28,8 @@ from router.auto import (
     looks_like_code,
 )
 from router.catalog import Catalog, CatalogModel, load_catalog
-from router.config import PROVIDERS
 from router.providers.base import ChatMessage, ImageInput
+from switchyard_common.providers import PROVIDERS
 
 ALL = frozenset(PROVIDERS)
 IMAGE = ImageInput(media_type="image/png", data=b"\x89PNG\r\n")

@@ -20,7 +20,7 @@ from router.catalog import (
     load_catalog,
     parse_catalog,
 )
-from router.config import PROVIDERS
+from switchyard_common.providers import PROVIDERS
 
 MIN_MODELS = 60
 MIN_PER_PROVIDER = 3

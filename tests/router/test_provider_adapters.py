@@ -34,7 +34,7 @@ from openai.types.chat.completion_create_params import (
 )
 from pydantic import TypeAdapter
 
-from router.config import PROVIDERS, Settings
+from router.config import Settings
 from router.providers import anthropic as anthropic_adapter
 from router.providers.anthropic import AnthropicAdapter
 from router.providers.base import (
@@ -55,9 +55,11 @@ from router.providers.base import (
     Usage,
 )
 from router.providers.google import GoogleAdapter
-from router.providers.http import make_client, retry_after
+from router.providers.http.client import make_client
+from router.providers.http.errors import retry_after
 from router.providers.openai_compat import OpenAICompatAdapter
 from router.providers.registry import aclose_all, build_adapters
+from switchyard_common.providers import PROVIDERS
 
 JSON = dict[str, Any]
 KEY = "sk-live-7fQ2mZ9xR4tL1vB8nK3wP6yH0cJ5dG"
@@ -1047,7 +1049,7 @@ def test_retry_after_parses_dates_in_the_past_as_zero() -> None:
 
 async def test_first_event_may_take_the_first_byte_timeout_not_just_idle(upstream: Upstream) -> None:
     client = make_client(
-        PROVIDERS["openai"][0],
+        PROVIDERS["openai"].base_url,
         connect_timeout=1,
         first_byte_timeout=0.6,
         max_connections=2,

@@ -13,7 +13,7 @@ import httpcore
 import pytest
 from httpcore._async.connection_pool import AsyncConnectionPool
 
-from router.providers.http import make_client
+from router.providers.http.client import make_client
 from router.providers.pool import LinearPool
 
 ORIGINS = [httpcore.URL(f"https://provider-{n}.example/v1").origin for n in range(2)]

@@ -11,7 +11,7 @@ import httpcore
 import httpx
 import pytest
 
-from router.providers.http import make_client
+from router.providers.http.client import make_client
 from router.providers.transport import AsyncioBackend, AsyncioStream
 from tests.support.ports import free_port
 

@@ -15,6 +15,7 @@ from router.resolution import (
     reachable_providers,
     resolve_access,
 )
+from switchyard_common.envelope import Binding, OwnerType
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 PLATFORM = {"openai", "anthropic"}
@@ -24,10 +25,7 @@ def key(
     scope: str, provider: str = "openai", *, expires_in: float | None = None, fallback: bool = False
 ) -> Candidate:
     return Candidate(
-        credential_id=f"{scope}-{provider}",
-        scope=scope,  # type: ignore[arg-type]
-        owner_id=f"{scope}-owner",
-        provider=provider,
+        binding=Binding(f"{scope}-{provider}", OwnerType(scope), f"{scope}-owner", provider),
         envelope=b"envelope",
         expires_at=None if expires_in is None else NOW + timedelta(seconds=expires_in),
         fallback_to_platform=fallback,

@@ -21,13 +21,13 @@ from grpc import StatusCode, aio
 from nats.aio.subscription import Subscription
 
 from router.catalog import CAPABILITIES, CatalogModel, load_catalog
-from router.config import PROVIDERS as PROVIDER_SETTINGS
 from router.providers import anthropic as anthropic_adapter
 from router.providers import google as google_adapter
 from switchyard.events.v1 import credentials_pb2
 from switchyard.keyvault.v1 import keyvault_pb2
 from switchyard.router.v1 import router_pb2, router_pb2_grpc
 from switchyard_common.events import INVALID_SUBJECT
+from switchyard_common.providers import PROVIDERS as REGISTRY
 from switchyard_dev.provider_sim import (
     OPENAI_COMPATIBLE,
     PROVIDERS,
@@ -49,7 +49,7 @@ from tests.support.router import (
 )
 
 CATALOG = load_catalog()
-DISPLAY = {name: display for name, (_, display) in PROVIDER_SETTINGS.items()}
+DISPLAY = {name: provider.display_name for name, provider in REGISTRY.items()}
 MODEL = {provider: CATALOG.for_provider(provider)[0] for provider in PROVIDERS}
 VISION = {
     provider: models[0]

@@ -9,6 +9,7 @@ import pytest
 
 from router.catalog import load_catalog
 from switchyard.router.v1 import router_pb2
+from switchyard_common.chat_vocabulary import KEY_SOURCES
 from switchyard_dev.provider_sim import ProviderSimulator
 from tests.support.keyvault import KeyVaultClient
 from tests.support.router import PLATFORM_KEYS, RunningRouter, StoredKey, chat_request, store_key
@@ -18,11 +19,6 @@ CATALOG = load_catalog()
 PROVIDERS = ["openai", "anthropic", "google", "mistral"]
 HOLDINGS = ["user+org", "user", "org", "none"]
 POLICIES = ["default", "require_org_key", "forbid_platform"]
-SOURCES = {
-    router_pb2.KEY_SOURCE_USER: "user",
-    router_pb2.KEY_SOURCE_ORG: "org",
-    router_pb2.KEY_SOURCE_PLATFORM: "platform",
-}
 
 
 def model_for(provider: str) -> str:
@@ -75,7 +71,7 @@ async def test_routing_matrix(
     assert result.error is None, result.error
     assert result.route is not None
     assert result.events[0].HasField("route"), "the route event comes first"
-    assert SOURCES[result.route.key_source] == outcome
+    assert KEY_SOURCES[result.route.key_source] == outcome
     assert result.route.provider == provider
     assert result.route.model == model_for(provider)
     seen = provider_sim.keys_seen(provider)
@@ -124,7 +120,7 @@ async def test_another_users_envelope_cannot_be_used(
     victim = await store_key(vault, "mistral", owner_id="victim")
     stolen = StoredKey(binding=victim.binding, envelope=victim.envelope, secret=victim.secret)
     request = chat_request(model_for("mistral"), keys=[stolen], user_id="attacker")
-    request.credentials[0].owner_id = "attacker"
+    request.credentials[0].binding.owner_id = "attacker"
     result = await router.chat(request)
     assert result.error is not None
     assert result.error.type == router_pb2.ERROR_TYPE_CREDENTIAL_UNUSABLE

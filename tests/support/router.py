@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import nats
 from grpc import aio
 
-from router.config import PROVIDERS
 from router.config import Settings as RouterSettings
 from router.server import RouterServer
 from switchyard.events.v1 import credentials_pb2
@@ -20,6 +19,7 @@ from switchyard.router.v1 import router_pb2, router_pb2_grpc
 from switchyard_common.envelope import Binding, OwnerType
 from switchyard_common.events import publish_revocation
 from switchyard_common.mtls import channel_credentials
+from switchyard_common.providers import PROVIDERS
 from switchyard_dev.provider_sim import ProviderSimulator
 from tests.support.keyvault import KeyVaultClient, TestPki, binding_to_proto
 
@@ -66,9 +66,6 @@ def router_settings(
     return RouterSettings(**values)  # type: ignore[arg-type]
 
 
-SCOPES = {OwnerType.USER: router_pb2.SCOPE_USER, OwnerType.ORG: router_pb2.SCOPE_ORG}
-
-
 def user_key(provider: str) -> str:
     return f"sk-user-{provider}-{uuid.uuid4().hex[:16]}"
 
@@ -84,12 +81,7 @@ class StoredKey:
 
     def message(self) -> router_pb2.Credential:
         return router_pb2.Credential(
-            credential_id=self.binding.credential_id,
-            scope=router_pb2.SCOPE_USER
-            if self.binding.owner_type == OwnerType.USER
-            else router_pb2.SCOPE_ORG,
-            owner_id=self.binding.owner_id,
-            provider=self.binding.provider,
+            binding=binding_to_proto(self.binding),
             envelope=self.envelope,
             fallback_to_platform=self.fallback,
         )

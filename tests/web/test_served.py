@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -14,6 +15,7 @@ from pydantic import SecretStr
 from chat_api.core.config import Settings
 from chat_api.main import create_app
 from chat_api.web.views import STATIC_DIR
+from switchyard_common.providers import PROVIDERS
 from tests.support.chat_api import UNUSED_DATABASE_URL
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "services" / "chat-api" / "pyproject.toml"
@@ -71,3 +73,21 @@ def test_the_package_ships_every_static_file() -> None:
         Path(found) for pattern in globs for found in glob.glob(str(package / pattern), recursive=True)
     }
     assert set(static_files()) <= shipped
+
+
+def test_the_web_app_lists_the_providers_of_the_registry(http: TestClient) -> None:
+    response = http.get("/app/js/registry.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert response.headers["content-security-policy"] == http.get("/app/").headers["content-security-policy"]
+    prefix, _, rest = response.text.partition("export const PROVIDERS = ")
+    assert prefix.startswith("//")
+    listed = json.loads(rest.removesuffix(";\n"))
+    assert listed == [
+        {"id": p.id, "name": p.display_name, "placeholder": p.key_placeholder} for p in PROVIDERS.values()
+    ]
+    assert [p["id"] for p in listed][:3] == ["openai", "anthropic", "google"]
+    # The static module imports it rather than keeping a list of its own.
+    providers_js = (STATIC_DIR / "js" / "providers.js").read_text()
+    assert 'import { PROVIDERS } from "./registry.js";' in providers_js
+    assert "placeholder:" not in providers_js

@@ -16,35 +16,19 @@ from keyvault.revocations import RevocationList
 from keyvault.unwrap import UNIFORM_MESSAGE, DecryptionFailed, Opened, open_envelope
 from switchyard.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
 from switchyard_common.authz import current_caller
-from switchyard_common.envelope import Binding, OwnerType, seal
+from switchyard_common.bindings import binding_from_message
+from switchyard_common.envelope import Binding, seal
 
-__all__ = ["KeyVaultServicer", "binding_from_proto"]
+__all__ = ["KeyVaultServicer"]
 
 logger = logging.getLogger(__name__)
 
-OWNER_TYPES = {
-    keyvault_pb2.OWNER_TYPE_USER: OwnerType.USER,
-    keyvault_pb2.OWNER_TYPE_ORG: OwnerType.ORG,
-}
 MAX_ENVELOPE_BYTES = 2 << 20
 # The largest request keyvault reads: the largest envelope plus room for a binding. Anything larger
 # is refused by gRPC (RESOURCE_EXHAUSTED) before it is parsed.
 MAX_MESSAGE_BYTES = MAX_ENVELOPE_BYTES + (64 << 10)
 
 Context = aio.ServicerContext[object, object]
-
-
-def binding_from_proto(message: keyvault_pb2.Binding) -> Binding:
-    """Raises ValueError for an incomplete binding (a malformed request, not a decrypt failure)."""
-    owner_type = OWNER_TYPES.get(message.owner_type)
-    if owner_type is None:
-        raise ValueError("binding.owner_type must be USER or ORG")
-    return Binding(
-        credential_id=message.credential_id,
-        owner_type=owner_type,
-        owner_id=message.owner_id,
-        provider=message.provider,
-    )
 
 
 class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServicer):
@@ -80,7 +64,7 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServicer):
         self, request: keyvault_pb2.RewrapRequest, context: Context
     ) -> keyvault_pb2.RewrapResponse:
         opened = await self._open("rewrap", request.envelope, request.binding, context)
-        binding = binding_from_proto(request.binding)
+        binding = binding_from_message(request.binding)
         kid, key = self.keyring.newest()
         envelope = seal(opened.secret, public_key=key.public_key(), kid=kid, binding=binding)
         return keyvault_pb2.RewrapResponse(envelope=envelope, kid=kid, changed_kid=kid != opened.kid)
@@ -91,7 +75,7 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServicer):
         """The one path to a plaintext: validate, rate-limit, check revocation, open, audit."""
         caller = current_caller()
         try:
-            binding = binding_from_proto(binding_message)
+            binding = binding_from_message(binding_message)
         except ValueError as exc:
             await self._refuse(
                 context,

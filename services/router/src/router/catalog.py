@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from router.config import PROVIDERS
+from switchyard_common.providers import PROVIDERS
 
 __all__ = [
     "CAPABILITIES",

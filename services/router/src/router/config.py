@@ -7,22 +7,10 @@ from dataclasses import dataclass
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from switchyard_common.providers import PROVIDERS
 from switchyard_common.settings import MTLSSettings, NatsSettings
 
-__all__ = ["PROVIDERS", "ProviderConfig", "Settings"]
-
-# Provider name → (official SDK's default base URL, display name). Request paths follow each SDK.
-PROVIDERS: dict[str, tuple[str, str]] = {
-    "openai": ("https://api.openai.com/v1", "OpenAI"),
-    "anthropic": ("https://api.anthropic.com", "Anthropic"),
-    "google": ("https://generativelanguage.googleapis.com", "Google"),
-    "mistral": ("https://api.mistral.ai/v1", "Mistral"),
-    "groq": ("https://api.groq.com/openai/v1", "Groq"),
-    "deepseek": ("https://api.deepseek.com", "DeepSeek"),
-    "xai": ("https://api.x.ai/v1", "xAI"),
-    "together": ("https://api.together.xyz/v1", "Together"),
-    "openrouter": ("https://openrouter.ai/api/v1", "OpenRouter"),
-}
+__all__ = ["ProviderConfig", "Settings"]
 
 
 @dataclass(frozen=True)
@@ -60,23 +48,23 @@ class Settings(MTLSSettings, NatsSettings):
     # supervisor sets it, so every route and model says when an answer is not the real provider's.
     demo_providers: str = ""
 
-    openai_base_url: str = PROVIDERS["openai"][0]
+    openai_base_url: str = PROVIDERS["openai"].base_url
     openai_platform_key: SecretStr | None = None
-    anthropic_base_url: str = PROVIDERS["anthropic"][0]
+    anthropic_base_url: str = PROVIDERS["anthropic"].base_url
     anthropic_platform_key: SecretStr | None = None
-    google_base_url: str = PROVIDERS["google"][0]
+    google_base_url: str = PROVIDERS["google"].base_url
     google_platform_key: SecretStr | None = None
-    mistral_base_url: str = PROVIDERS["mistral"][0]
+    mistral_base_url: str = PROVIDERS["mistral"].base_url
     mistral_platform_key: SecretStr | None = None
-    groq_base_url: str = PROVIDERS["groq"][0]
+    groq_base_url: str = PROVIDERS["groq"].base_url
     groq_platform_key: SecretStr | None = None
-    deepseek_base_url: str = PROVIDERS["deepseek"][0]
+    deepseek_base_url: str = PROVIDERS["deepseek"].base_url
     deepseek_platform_key: SecretStr | None = None
-    xai_base_url: str = PROVIDERS["xai"][0]
+    xai_base_url: str = PROVIDERS["xai"].base_url
     xai_platform_key: SecretStr | None = None
-    together_base_url: str = PROVIDERS["together"][0]
+    together_base_url: str = PROVIDERS["together"].base_url
     together_platform_key: SecretStr | None = None
-    openrouter_base_url: str = PROVIDERS["openrouter"][0]
+    openrouter_base_url: str = PROVIDERS["openrouter"].base_url
     openrouter_platform_key: SecretStr | None = None
 
     @field_validator("demo_providers")
@@ -94,7 +82,7 @@ class Settings(MTLSSettings, NatsSettings):
             key = None
         return ProviderConfig(
             name=name,
-            display_name=PROVIDERS[name][1],
+            display_name=PROVIDERS[name].display_name,
             base_url=base_url,
             platform_key=key,
             demo=name in _names(self.demo_providers),

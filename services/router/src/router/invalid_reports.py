@@ -11,7 +11,7 @@ from nats.js import JetStreamContext
 
 from router.resolution import Candidate
 from switchyard.events.v1 import credentials_pb2
-from switchyard.keyvault.v1 import keyvault_pb2
+from switchyard_common.bindings import OWNER_TYPE_MESSAGES
 from switchyard_common.events import publish_credential_invalid
 
 __all__ = ["InvalidCredentialReporter"]
@@ -19,7 +19,6 @@ __all__ = ["InvalidCredentialReporter"]
 logger = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 2.0
-OWNER_TYPES = {"user": keyvault_pb2.OWNER_TYPE_USER, "org": keyvault_pb2.OWNER_TYPE_ORG}
 
 
 class InvalidCredentialReporter:
@@ -37,8 +36,8 @@ class InvalidCredentialReporter:
         event = credentials_pb2.CredentialInvalid(
             event_id=str(uuid.uuid4()),
             credential_id=credential.credential_id,
-            owner_type=OWNER_TYPES[credential.scope],
-            owner_id=credential.owner_id,
+            owner_type=OWNER_TYPE_MESSAGES[credential.binding.owner_type],
+            owner_id=credential.binding.owner_id,
             provider=credential.provider,
             provider_status=status or 0,
         )

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from router.providers.base import ChatMessage, GenerationParams, ImageInput
 from router.resolution import Candidate, Policy
 from switchyard.router.v1 import router_pb2
+from switchyard_common.bindings import binding_from_message
+from switchyard_common.chat_vocabulary import ROLES
 
 __all__ = ["ChatJob", "InvalidRequest", "parse_chat_request"]
 
@@ -15,13 +17,6 @@ MAX_MESSAGES = 1_000
 MAX_PARTS_PER_MESSAGE = 100
 MAX_IMAGE_BYTES = 20 << 20
 MAX_STOP_SEQUENCES = 8
-
-ROLES = {
-    router_pb2.ROLE_SYSTEM: "system",
-    router_pb2.ROLE_USER: "user",
-    router_pb2.ROLE_ASSISTANT: "assistant",
-}
-SCOPES = {router_pb2.SCOPE_USER: "user", router_pb2.SCOPE_ORG: "org"}
 
 
 class InvalidRequest(Exception):
@@ -86,15 +81,15 @@ def _params(params: router_pb2.Parameters) -> GenerationParams:
 
 
 def _candidate(credential: router_pb2.Credential) -> Candidate:
-    scope = SCOPES.get(credential.scope)
-    if scope is None or not credential.credential_id or not credential.owner_id or not credential.envelope:
-        raise InvalidRequest("every credential needs an id, a scope, an owner and an envelope")
+    try:
+        binding = binding_from_message(credential.binding)
+    except ValueError as exc:  # the message names the field, never a value
+        raise InvalidRequest(f"every credential needs a complete binding: {exc}") from None
+    if not credential.envelope:
+        raise InvalidRequest("every credential needs an envelope")
     expires_at = credential.expires_at.ToDatetime(tzinfo=UTC) if credential.HasField("expires_at") else None
     return Candidate(
-        credential_id=credential.credential_id,
-        scope=scope,  # type: ignore[arg-type]
-        owner_id=credential.owner_id,
-        provider=credential.provider,
+        binding=binding,
         envelope=credential.envelope,
         expires_at=expires_at,
         fallback_to_platform=credential.fallback_to_platform,

@@ -32,27 +32,24 @@ Source = Literal["user", "org", "platform"]
 class Candidate:
     """A stored credential the caller may use (from chat-api); the envelope opens only in keyvault."""
 
-    credential_id: str
-    scope: Literal["user", "org"]
-    owner_id: str
-    provider: str
+    binding: Binding
     envelope: bytes
     expires_at: datetime | None = None
     fallback_to_platform: bool = False
 
-    def binding(self) -> Binding:
-        return Binding(
-            credential_id=self.credential_id,
-            owner_type=OwnerType(self.scope),
-            owner_id=self.owner_id,
-            provider=self.provider,
-        )
+    @property
+    def credential_id(self) -> str:
+        return self.binding.credential_id
+
+    @property
+    def provider(self) -> str:
+        return self.binding.provider
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
 
     def __repr__(self) -> str:  # the envelope is not secret, but it is noise in logs
-        return f"Candidate({self.credential_id!r}, {self.scope}, {self.provider})"
+        return f"Candidate({self.credential_id!r}, {self.binding.owner_type}, {self.provider})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +82,8 @@ def resolve_access(
 ) -> Access:
     policy = policies.get(provider, Policy())
     usable = [c for c in candidates if c.provider == provider and not c.expired(now)]
-    user_key = next((c for c in usable if c.scope == "user"), None)
-    org_key = next((c for c in usable if c.scope == "org"), None)
+    user_key = next((c for c in usable if c.binding.owner_type is OwnerType.USER), None)
+    org_key = next((c for c in usable if c.binding.owner_type is OwnerType.ORG), None)
     if policy.require_org_key:
         if org_key is None:
             raise NoAccess(

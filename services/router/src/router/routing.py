@@ -149,7 +149,7 @@ class Router:
             assert platform_key is not None, "resolve_access only picks platform for providers with a key"
             return platform_key.get_secret_value()
         try:
-            return await self._keys.get(access.credential.binding(), access.credential.envelope)
+            return await self._keys.get(access.credential.binding, access.credential.envelope)
         except (KeyServiceUnavailable, KeyServiceMisconfigured):
             # Misconfiguration (wrong certificate or address) is logged by the client; the user
             # sees the same "key service unavailable" either way.

@@ -28,7 +28,8 @@ from router.requests import InvalidRequest, parse_chat_request
 from router.routing import ErrorKind, RouteInfo, Router, RoutingError
 from switchyard.keyvault.v1 import keyvault_pb2
 from switchyard.router.v1 import router_pb2, router_pb2_grpc
-from switchyard_common.envelope import Binding, OwnerType
+from switchyard_common.bindings import OWNER_TYPES, binding_from_message
+from switchyard_common.chat_vocabulary import FINISH_REASON_MESSAGES, KEY_SOURCE_MESSAGES
 
 __all__ = ["RouterServicer"]
 
@@ -36,17 +37,6 @@ logger = logging.getLogger(__name__)
 
 Context = aio.ServicerContext[object, object]
 
-KEY_SOURCES = {
-    "user": router_pb2.KEY_SOURCE_USER,
-    "org": router_pb2.KEY_SOURCE_ORG,
-    "platform": router_pb2.KEY_SOURCE_PLATFORM,
-}
-FINISH_REASONS = {
-    "stop": router_pb2.FINISH_REASON_STOP,
-    "length": router_pb2.FINISH_REASON_LENGTH,
-    "content_filter": router_pb2.FINISH_REASON_CONTENT_FILTER,
-    "other": router_pb2.FINISH_REASON_OTHER,
-}
 ERROR_TYPES = {
     ErrorKind.CREDENTIAL_REJECTED: router_pb2.ERROR_TYPE_CREDENTIAL_REJECTED,
     ErrorKind.RATE_LIMITED: router_pb2.ERROR_TYPE_RATE_LIMITED,
@@ -58,14 +48,13 @@ ERROR_TYPES = {
     ErrorKind.INVALID_REQUEST: router_pb2.ERROR_TYPE_INVALID_REQUEST,
     ErrorKind.CREDENTIAL_UNUSABLE: router_pb2.ERROR_TYPE_CREDENTIAL_UNUSABLE,
 }
-OWNER_TYPES = {keyvault_pb2.OWNER_TYPE_USER: OwnerType.USER, keyvault_pb2.OWNER_TYPE_ORG: OwnerType.ORG}
 
 
 def route_message(route: RouteInfo) -> router_pb2.Route:
     return router_pb2.Route(
         provider=route.provider,
         model=route.model_id,
-        key_source=KEY_SOURCES[route.source],
+        key_source=KEY_SOURCE_MESSAGES[route.source],
         credential_id=route.credential_id,
         fell_back=route.fell_back,
         auto_reason=route.auto_reason,
@@ -76,7 +65,7 @@ def route_message(route: RouteInfo) -> router_pb2.Route:
 def finish_message(end: StreamEnd | Completion) -> router_pb2.Finish:
     return router_pb2.Finish(
         usage=router_pb2.Usage(input_tokens=end.usage.input_tokens, output_tokens=end.usage.output_tokens),
-        reason=FINISH_REASONS[end.finish_reason],
+        reason=FINISH_REASON_MESSAGES[end.finish_reason],
     )
 
 
@@ -166,13 +155,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, request: router_pb2.VerifyCredentialRequest, context: Context
     ) -> router_pb2.VerifyCredentialResponse:
         adapter = self._adapters.get(request.provider)
-        owner_type = OWNER_TYPES.get(request.binding.owner_type)
-        if adapter is None or owner_type is None or request.binding.provider != request.provider:
+        owner_known = request.binding.owner_type in OWNER_TYPES
+        if adapter is None or not owner_known or request.binding.provider != request.provider:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "unknown provider or inconsistent binding")
         try:
-            binding = Binding(
-                request.binding.credential_id, owner_type, request.binding.owner_id, request.binding.provider
-            )
+            binding = binding_from_message(request.binding)
         except ValueError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:

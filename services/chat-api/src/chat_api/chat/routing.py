@@ -5,26 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from chat_api.core.providers import PROVIDERS
 from chat_api.credentials.leases import CredentialLease, LeasedCredential, PolicyRow
 from switchyard.router.v1 import router_pb2
+from switchyard_common.bindings import binding_message
+from switchyard_common.chat_vocabulary import FINISH_REASONS, KEY_SOURCES
+from switchyard_common.envelope import Binding, OwnerType
+from switchyard_common.providers import PROVIDERS
 
 if TYPE_CHECKING:
     from chat_api.chat.answers import ChatInput
 
 __all__ = ["build_request", "finish_reason", "key_source", "policies", "provider_of"]
 
-_SCOPES = {"user": router_pb2.SCOPE_USER, "org": router_pb2.SCOPE_ORG}
-_KEY_SOURCES: dict[router_pb2.KeySource, str] = {
-    router_pb2.KEY_SOURCE_USER: "user",
-    router_pb2.KEY_SOURCE_ORG: "org",
-    router_pb2.KEY_SOURCE_PLATFORM: "platform",
-}
-_FINISH_REASONS: dict[router_pb2.FinishReason, str] = {
-    router_pb2.FINISH_REASON_STOP: "stop",
-    router_pb2.FINISH_REASON_LENGTH: "length",
-    router_pb2.FINISH_REASON_CONTENT_FILTER: "content_filter",
-}
+# OpenAI's finish_reason has no "other".
+_OPENAI_FINISH_REASONS = frozenset({"stop", "length", "content_filter"})
 
 
 def provider_of(model: str) -> str | None:
@@ -36,20 +30,19 @@ def provider_of(model: str) -> str | None:
 
 def key_source(value: router_pb2.KeySource) -> str:
     # A route always names its access; "platform" would be wrong to assume, so fail loudly instead.
-    return _KEY_SOURCES[value]
+    return KEY_SOURCES[value]
 
 
 def finish_reason(value: router_pb2.FinishReason) -> str:
     """OpenAI's finish_reason vocabulary; anything unusual reads as a plain stop."""
-    return _FINISH_REASONS.get(value, "stop")
+    reason = FINISH_REASONS.get(value, "stop")
+    return reason if reason in _OPENAI_FINISH_REASONS else "stop"
 
 
 def _credential(row: LeasedCredential) -> router_pb2.Credential:
+    binding = Binding(str(row.id), OwnerType(row.owner_type), str(row.owner_id), row.provider)
     message = router_pb2.Credential(
-        credential_id=str(row.id),
-        scope=_SCOPES[row.owner_type],
-        owner_id=str(row.owner_id),
-        provider=row.provider,
+        binding=binding_message(binding),
         envelope=row.envelope,
         fallback_to_platform=row.fallback_to_platform,
     )

@@ -18,10 +18,9 @@ from chat_api.core.columns import utcnow
 from chat_api.core.config import Settings
 from chat_api.limits.chat_size import check_chat_size
 from switchyard.router.v1 import router_pb2
+from switchyard_common.chat_vocabulary import ROLE_MESSAGES
 
 __all__ = ["Turn", "begin_turn", "discard_turn", "history", "store_reply"]
-
-_ROLES = {"user": router_pb2.ROLE_USER, "assistant": router_pb2.ROLE_ASSISTANT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +38,7 @@ class Turn:
 def history(messages: Sequence[Message]) -> tuple[router_pb2.Message, ...]:
     """The conversation as the router takes it; answers that broke off before any text are left out."""
     return tuple(
-        router_pb2.Message(role=_ROLES[m.role], parts=[router_pb2.ContentPart(text=m.content)])
+        router_pb2.Message(role=ROLE_MESSAGES[m.role], parts=[router_pb2.ContentPart(text=m.content)])
         for m in messages
         if m.content
     )

@@ -9,9 +9,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, ValidationInfo, field_validator
 
 from chat_api.core.columns import utcnow
-from chat_api.core.providers import PROVIDERS
 from chat_api.core.text import NO_NUL
 from chat_api.credentials.key_shapes import normalize_key
+from switchyard_common.providers import PROVIDERS
 
 __all__ = ["KeyCreate", "KeyRead", "KeyStatus", "KeyUpdate", "KeyVerdict", "VerifyResult"]
 

@@ -29,8 +29,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from chat_api.core.db import make_engine, make_sessionmaker
 from chat_api.credentials.models import Credential
 from switchyard.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
+from switchyard_common.bindings import binding_message
 from switchyard_common.entrypoint import run_service
-from switchyard_common.envelope import EnvelopeFormatError, parse
+from switchyard_common.envelope import Binding, EnvelopeFormatError, OwnerType, parse
 from switchyard_common.logs import configure_logging
 from switchyard_common.mtls import channel_credentials
 from switchyard_common.settings import MTLSSettings
@@ -50,7 +51,6 @@ __all__ = [
 
 logger = logging.getLogger("chat_api.jobs.rotation")
 
-_OWNER_TYPES = {"user": keyvault_pb2.OWNER_TYPE_USER, "org": keyvault_pb2.OWNER_TYPE_ORG}
 # keyvault is restarting, rate-limiting this caller, slow, or (mid-rollout) a replica that has not
 # loaded the new kid yet: worth waiting for. Anything else is not.
 _TRANSIENT = frozenset(
@@ -112,12 +112,8 @@ class _Row:
     revoking: bool
 
     def binding(self) -> keyvault_pb2.Binding:
-        return keyvault_pb2.Binding(
-            credential_id=str(self.id),
-            owner_type=_OWNER_TYPES[self.owner_type],
-            owner_id=str(self.owner_id),
-            provider=self.provider,
-        )
+        owner_type = OwnerType(self.owner_type)
+        return binding_message(Binding(str(self.id), owner_type, str(self.owner_id), self.provider))
 
 
 def _read_batch(sessions: sessionmaker[Session], after: uuid.UUID | None, limit: int) -> list[_Row]:

@@ -13,15 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from chat_api.core.problems import BadRequest
 from switchyard.router.v1 import router_pb2
+from switchyard_common.chat_vocabulary import ROLE_MESSAGES
 
 __all__ = ["ChatCompletionRequest", "router_messages", "router_parameters"]
 
-_ROLES = {
-    "system": router_pb2.ROLE_SYSTEM,
-    "developer": router_pb2.ROLE_SYSTEM,
-    "user": router_pb2.ROLE_USER,
-    "assistant": router_pb2.ROLE_ASSISTANT,
-}
+# OpenAI's newer name for the system role.
+_ROLES = {**ROLE_MESSAGES, "developer": router_pb2.ROLE_SYSTEM}
 
 
 UINT32_MAX = 2**32 - 1

@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
 
 from chat_api.accounts.models import Email, MembershipRead
-from chat_api.core.providers import PROVIDERS
 from chat_api.core.text import NO_NUL
+from switchyard_common.providers import PROVIDERS
 
 __all__ = [
     "MemberCreate",

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from chat_api.accounts.models import User
 from chat_api.core.columns import utcnow
 from chat_api.core.problems import Conflict, Forbidden, NotFound
-from chat_api.core.providers import PROVIDERS
 from chat_api.credentials.models import Credential
 from chat_api.orgs.models import Org, OrgMember, OrgPolicy
 from chat_api.orgs.schemas import ProviderPolicy
+from switchyard_common.providers import PROVIDERS
 
 __all__ = [
     "ADMIN_ROLES",

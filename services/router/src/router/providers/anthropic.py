@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from httpx_sse import ServerSentEvent
 
 from router.providers.base import (
     ChatMessage,
@@ -14,23 +14,12 @@ from router.providers.base import (
     FinishReason,
     ImageInput,
     ProviderCall,
-    ProviderUnavailable,
     StreamEnd,
-    TextDelta,
     Usage,
 )
-from router.providers.http import (
-    JSON,
-    build_request,
-    check_key,
-    error_from_payload,
-    event_json,
-    event_stream,
-    raise_for_status,
-    read_json,
-    send,
-    shape_guard,
-)
+from router.providers.http.bodies import JSON, event_json
+from router.providers.http.errors import error_from_payload
+from router.providers.http_adapter import HttpAdapter, StreamFold
 
 __all__ = ["API_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicAdapter"]
 
@@ -49,9 +38,56 @@ _FINISH: dict[str, FinishReason] = {
 }
 
 
-class AnthropicAdapter:
+class _MessageStream(StreamFold):
+    """Folds message_start / content_block_delta / message_delta / message_stop into usage and text."""
+
+    __slots__ = ("input_tokens", "output_tokens", "stop_reason")
+    missing = "no message_stop"
+
+    def __init__(self, provider: str, api_key: str) -> None:
+        super().__init__(provider, api_key)
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.stop_reason: str | None = None
+
+    def feed(self, event: ServerSentEvent) -> str:
+        if event.event == "ping":
+            return ""
+        data = event_json(self.provider, event)
+        if event.event == "error" or data.get("type") == "error":
+            raise error_from_payload(self.provider, data.get("error"), self.api_key)
+        kind = data["type"]
+        if kind == "message_start":
+            self._add_usage(data["message"]["usage"])
+        elif kind == "content_block_delta" and data["delta"].get("type") == "text_delta":
+            return str(data["delta"]["text"])
+        elif kind == "message_delta":
+            self.stop_reason = data["delta"].get("stop_reason") or self.stop_reason
+            self._add_usage(data.get("usage") or {})
+        elif kind == "message_stop":
+            self.stopped = True
+        return ""
+
+    def end(self) -> StreamEnd | None:
+        if not self.stopped:
+            return None
+        usage = Usage(input_tokens=self.input_tokens, output_tokens=self.output_tokens)
+        return StreamEnd(usage=usage, finish_reason=_finish(self.stop_reason))
+
+    def _add_usage(self, usage: Any) -> None:
+        # message_delta's counts are cumulative, so a later value replaces an earlier one.
+        if usage.get("input_tokens") is not None:
+            self.input_tokens = _input_tokens(usage)
+        if usage.get("output_tokens") is not None:
+            self.output_tokens = int(usage["output_tokens"])
+
+
+class AnthropicAdapter(HttpAdapter):
     """POST {base}/v1/messages with the key as a bearer token and `anthropic-version`, exactly as the
     official anthropic 2.x SDK sends them; GET {base}/v1/models to verify."""
+
+    models_path = "/v1/models"
+    stream_fold = _MessageStream
 
     def __init__(
         self,
@@ -61,59 +97,26 @@ class AnthropicAdapter:
         default_max_tokens: int = DEFAULT_MAX_TOKENS,
         name: str = "anthropic",
     ) -> None:
-        self.name = name
-        self._client = client
-        self._idle = stream_idle_timeout
+        super().__init__(name, client, stream_idle_timeout=stream_idle_timeout)
         self._default_max_tokens = default_max_tokens
 
-    async def complete(self, call: ProviderCall, api_key: str) -> Completion:
-        request = self._request("POST", "/v1/messages", api_key, json=self._body(call, stream=False))
-        response = await send(self._client, request, provider=self.name, stream=False)
-        raise_for_status(self.name, response, api_key)
-        body = read_json(self.name, response)
-        with shape_guard(self.name):
-            text = "".join(block["text"] for block in body["content"] if block.get("type") == "text")
-            usage, finish = _usage(body["usage"]), _finish(body.get("stop_reason"))
-        return Completion(text=text, usage=usage, finish_reason=finish)
+    def _call_request(self, call: ProviderCall, api_key: str, *, stream: bool) -> httpx.Request:
+        return self._request("POST", "/v1/messages", api_key, json=self._body(call, stream=stream))
 
-    async def stream(self, call: ProviderCall, api_key: str) -> AsyncIterator[TextDelta | StreamEnd]:
-        request = self._request("POST", "/v1/messages", api_key, json=self._body(call, stream=True))
-        stream = event_stream(self._client, request, provider=self.name, api_key=api_key, idle=self._idle)
-        state = _StreamState()
-        async with stream as events:
-            async for event in events:
-                if event.event == "ping":
-                    continue
-                data = event_json(self.name, event)
-                if event.event == "error" or data.get("type") == "error":
-                    raise error_from_payload(self.name, data.get("error"), api_key)
-                with shape_guard(self.name):
-                    text = state.apply(data)
-                if text:
-                    yield TextDelta(text)
-                if state.stopped:
-                    break
-        if not state.stopped:
-            raise ProviderUnavailable(self.name, f"{self.name}: stream truncated (no message_stop)")
-        yield StreamEnd(usage=state.usage(), finish_reason=_finish(state.stop_reason))
-
-    async def verify(self, api_key: str) -> None:
-        request = self._request("GET", "/v1/models", api_key)
-        response = await send(self._client, request, provider=self.name, stream=False)
-        raise_for_status(self.name, response, api_key)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    def _request(self, method: str, path: str, api_key: str, *, json: JSON | None = None) -> httpx.Request:
+    def _headers(self, key: str, *, has_body: bool) -> dict[str, str]:
         headers = {
-            "authorization": f"Bearer {check_key(self.name, api_key)}",
+            "authorization": f"Bearer {key}",
             "anthropic-version": API_VERSION,
             "accept": "application/json",
         }
-        if json is not None:
+        if has_body:
             headers["content-type"] = "application/json"
-        return build_request(self._client, method, path, json=json, headers=headers)
+        return headers
+
+    def _completion(self, body: JSON) -> Completion:
+        text = "".join(block["text"] for block in body["content"] if block.get("type") == "text")
+        usage, finish = _usage(body["usage"]), _finish(body.get("stop_reason"))
+        return Completion(text=text, usage=usage, finish_reason=finish)
 
     def _body(self, call: ProviderCall, *, stream: bool) -> JSON:
         params = call.params
@@ -135,39 +138,6 @@ class AnthropicAdapter:
         if stream:
             body["stream"] = True
         return body
-
-
-class _StreamState:
-    """Folds message_start / content_block_delta / message_delta / message_stop into usage and text."""
-
-    def __init__(self) -> None:
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.stop_reason: str | None = None
-        self.stopped = False
-
-    def apply(self, data: JSON) -> str:
-        kind = data["type"]
-        if kind == "message_start":
-            self._add_usage(data["message"]["usage"])
-        elif kind == "content_block_delta" and data["delta"].get("type") == "text_delta":
-            return str(data["delta"]["text"])
-        elif kind == "message_delta":
-            self.stop_reason = data["delta"].get("stop_reason") or self.stop_reason
-            self._add_usage(data.get("usage") or {})
-        elif kind == "message_stop":
-            self.stopped = True
-        return ""
-
-    def _add_usage(self, usage: Any) -> None:
-        # message_delta's counts are cumulative, so a later value replaces an earlier one.
-        if usage.get("input_tokens") is not None:
-            self.input_tokens = _input_tokens(usage)
-        if usage.get("output_tokens") is not None:
-            self.output_tokens = int(usage["output_tokens"])
-
-    def usage(self) -> Usage:
-        return Usage(input_tokens=self.input_tokens, output_tokens=self.output_tokens)
 
 
 def _message(message: ChatMessage) -> JSON:

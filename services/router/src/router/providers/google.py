@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+from httpx_sse import ServerSentEvent
 
 from router.providers.base import (
     ChatMessage,
@@ -15,23 +15,12 @@ from router.providers.base import (
     FinishReason,
     ImageInput,
     ProviderCall,
-    ProviderUnavailable,
     StreamEnd,
-    TextDelta,
     Usage,
 )
-from router.providers.http import (
-    JSON,
-    build_request,
-    check_key,
-    error_from_payload,
-    event_json,
-    event_stream,
-    raise_for_status,
-    read_json,
-    send,
-    shape_guard,
-)
+from router.providers.http.bodies import JSON, event_json
+from router.providers.http.errors import error_from_payload
+from router.providers.http_adapter import HttpAdapter, StreamFold
 
 __all__ = ["API_VERSION", "GoogleAdapter"]
 
@@ -57,14 +46,46 @@ _FINISH: dict[str, FinishReason] = {
     },
 }
 _ROLES = {"user": "user", "assistant": "model"}
+_SSE = {"alt": "sse"}  # streamGenerateContent sends JSON arrays without it
+
+_NO_USAGE = Usage()  # frozen: one serves every stream that reports none
 
 
-class GoogleAdapter:
+class _ContentStream(StreamFold):
+    """GenerateContentResponse chunks. The stream has no terminal event: the last chunk carries the
+    finish reason, so a stream without one was cut short."""
+
+    __slots__ = ("finish", "usage")
+    missing = "no finish reason"
+
+    def __init__(self, provider: str, api_key: str) -> None:
+        super().__init__(provider, api_key)
+        self.usage, self.finish = _NO_USAGE, ""
+
+    def feed(self, event: ServerSentEvent) -> str:
+        chunk = event_json(self.provider, event)
+        if chunk.get("error"):
+            raise error_from_payload(self.provider, chunk["error"], self.api_key)
+        candidates = chunk.get("candidates") or [{}]  # a chunk may carry only usage
+        text, finish = _candidate(candidates[0])
+        self.finish = finish or ("SAFETY" if _blocked(chunk) else self.finish)
+        self.usage = _usage(chunk) if chunk.get("usageMetadata") else self.usage
+        return text
+
+    def end(self) -> StreamEnd | None:
+        if not self.finish:
+            return None
+        return StreamEnd(usage=self.usage, finish_reason=_FINISH.get(self.finish, "other"))
+
+
+class GoogleAdapter(HttpAdapter):
     """POST {base}/v1/models/{model}:generateContent (or :streamGenerateContent?alt=sse).
 
     The key travels only in `x-goog-api-key`, as the google-genai SDK sends it: a `?key=` URL
     would end up in access logs and in the text of URL-quoting errors.
     """
+
+    stream_fold = _ContentStream
 
     def __init__(
         self,
@@ -74,68 +95,23 @@ class GoogleAdapter:
         api_version: str = API_VERSION,
         name: str = "google",
     ) -> None:
-        self.name = name
-        self._client = client
-        self._idle = stream_idle_timeout
+        super().__init__(name, client, stream_idle_timeout=stream_idle_timeout)
         self._version = api_version
+        self.models_path = f"/{api_version}/models"
 
-    async def complete(self, call: ProviderCall, api_key: str) -> Completion:
-        path = f"{self._model_path(call)}:generateContent"
-        request = self._request("POST", path, api_key, json=_body(call))
-        response = await send(self._client, request, provider=self.name, stream=False)
-        raise_for_status(self.name, response, api_key)
-        body = read_json(self.name, response)
-        with shape_guard(self.name):
-            # A whole response always has a candidate, unless the prompt itself was blocked.
-            text, finish = ("", "SAFETY") if _blocked(body) else _candidate(body["candidates"][0])
-            usage = _usage(body)
-        return Completion(text=text, usage=usage, finish_reason=_FINISH.get(finish, "other"))
-
-    async def stream(self, call: ProviderCall, api_key: str) -> AsyncIterator[TextDelta | StreamEnd]:
-        path = f"{self._model_path(call)}:streamGenerateContent"
-        request = self._request("POST", path, api_key, json=_body(call), params={"alt": "sse"})
-        stream = event_stream(self._client, request, provider=self.name, api_key=api_key, idle=self._idle)
-        usage, finish = Usage(), ""
-        async with stream as events:
-            async for event in events:
-                chunk = event_json(self.name, event)
-                if chunk.get("error"):
-                    raise error_from_payload(self.name, chunk["error"], api_key)
-                with shape_guard(self.name):
-                    candidates = chunk.get("candidates") or [{}]  # a chunk may carry only usage
-                    text, chunk_finish = _candidate(candidates[0])
-                    finish = chunk_finish or ("SAFETY" if _blocked(chunk) else finish)
-                    usage = _usage(chunk) if chunk.get("usageMetadata") else usage
-                if text:
-                    yield TextDelta(text)
-        # The stream has no terminal event: the last chunk carries the finish reason.
-        if not finish:
-            raise ProviderUnavailable(self.name, f"{self.name}: stream truncated (no finish reason)")
-        yield StreamEnd(usage=usage, finish_reason=_FINISH.get(finish, "other"))
-
-    async def verify(self, api_key: str) -> None:
-        request = self._request("GET", f"/{self._version}/models", api_key)
-        response = await send(self._client, request, provider=self.name, stream=False)
-        raise_for_status(self.name, response, api_key)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    def _model_path(self, call: ProviderCall) -> str:
+    def _call_request(self, call: ProviderCall, api_key: str, *, stream: bool) -> httpx.Request:
         model = call.provider_model.removeprefix("models/")
-        return f"/{self._version}/models/{quote(model, safe='')}"
+        path = f"/{self._version}/models/{quote(model, safe='')}"
+        action, params = ("streamGenerateContent", _SSE) if stream else ("generateContent", None)
+        return self._request("POST", f"{path}:{action}", api_key, json=_body(call), params=params)
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        api_key: str,
-        *,
-        json: JSON | None = None,
-        params: dict[str, str] | None = None,
-    ) -> httpx.Request:
-        headers = {"x-goog-api-key": check_key(self.name, api_key), "accept": "application/json"}
-        return build_request(self._client, method, path, json=json, params=params, headers=headers)
+    def _headers(self, key: str, *, has_body: bool) -> dict[str, str]:
+        return {"x-goog-api-key": key, "accept": "application/json"}
+
+    def _completion(self, body: JSON) -> Completion:
+        # A whole response always has a candidate, unless the prompt itself was blocked.
+        text, finish = ("", "SAFETY") if _blocked(body) else _candidate(body["candidates"][0])
+        return Completion(text=text, usage=_usage(body), finish_reason=_FINISH.get(finish, "other"))
 
 
 def _body(call: ProviderCall) -> JSON:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from httpx_sse import ServerSentEvent
 
 from router.providers.base import (
     ChatMessage,
@@ -15,23 +15,12 @@ from router.providers.base import (
     FinishReason,
     ImageInput,
     ProviderCall,
-    ProviderUnavailable,
     StreamEnd,
-    TextDelta,
     Usage,
 )
-from router.providers.http import (
-    JSON,
-    build_request,
-    check_key,
-    error_from_payload,
-    event_json,
-    event_stream,
-    raise_for_status,
-    read_json,
-    send,
-    shape_guard,
-)
+from router.providers.http.bodies import JSON, event_json
+from router.providers.http.errors import error_from_payload
+from router.providers.http_adapter import HttpAdapter, StreamFold
 
 __all__ = ["DIALECTS", "Dialect", "OpenAICompatAdapter"]
 
@@ -59,9 +48,42 @@ DIALECTS: dict[str, Dialect] = {
     "openrouter": Dialect(),
 }
 
+_NO_USAGE = Usage()  # frozen: one serves every stream that reports none
 
-class OpenAICompatAdapter:
+
+class _ChunkStream(StreamFold):
+    """chat.completion.chunk events up to `data: [DONE]`; the last chunk(s) carry finish and usage."""
+
+    __slots__ = ("finish", "usage")
+    missing = "no [DONE]"
+
+    def __init__(self, provider: str, api_key: str) -> None:
+        super().__init__(provider, api_key)
+        self.usage, self.finish = _NO_USAGE, "other"
+
+    def feed(self, event: ServerSentEvent) -> str:
+        if event.data.strip() == "[DONE]":
+            self.stopped = True
+            return ""
+        chunk = event_json(self.provider, event)
+        if chunk.get("error"):
+            raise error_from_payload(self.provider, chunk["error"], self.api_key)
+        text, finish, usage = _chunk(chunk)
+        self.finish = finish or self.finish
+        self.usage = usage or self.usage
+        return text
+
+    def end(self) -> StreamEnd | None:
+        if not self.stopped:
+            return None
+        return StreamEnd(usage=self.usage, finish_reason=_FINISH.get(self.finish, "other"))
+
+
+class OpenAICompatAdapter(HttpAdapter):
     """POST {base}/chat/completions with `Authorization: Bearer <key>`; GET {base}/models to verify."""
+
+    models_path = "/models"
+    stream_fold = _ChunkStream
 
     def __init__(
         self,
@@ -71,52 +93,23 @@ class OpenAICompatAdapter:
         stream_idle_timeout: float,
         dialect: Dialect | None = None,
     ) -> None:
-        self.name = name
-        self._client = client
-        self._idle = stream_idle_timeout
+        super().__init__(name, client, stream_idle_timeout=stream_idle_timeout)
         self._dialect = dialect or DIALECTS.get(name, Dialect())
 
-    async def complete(self, call: ProviderCall, api_key: str) -> Completion:
-        request = self._request("POST", "/chat/completions", api_key, json=self._body(call, stream=False))
-        response = await send(self._client, request, provider=self.name, stream=False)
-        raise_for_status(self.name, response, api_key)
-        body = read_json(self.name, response)
-        with shape_guard(self.name):
-            return _completion(body)
+    def _call_request(self, call: ProviderCall, api_key: str, *, stream: bool) -> httpx.Request:
+        return self._request("POST", "/chat/completions", api_key, json=self._body(call, stream=stream))
 
-    async def stream(self, call: ProviderCall, api_key: str) -> AsyncIterator[TextDelta | StreamEnd]:
-        request = self._request("POST", "/chat/completions", api_key, json=self._body(call, stream=True))
-        stream = event_stream(self._client, request, provider=self.name, api_key=api_key, idle=self._idle)
-        usage, finish, done = Usage(), "other", False
-        async with stream as events:
-            async for event in events:
-                if event.data.strip() == "[DONE]":
-                    done = True
-                    break
-                chunk = event_json(self.name, event)
-                if chunk.get("error"):
-                    raise error_from_payload(self.name, chunk["error"], api_key)
-                with shape_guard(self.name):
-                    text, chunk_finish, chunk_usage = _chunk(chunk)
-                finish = chunk_finish or finish
-                usage = chunk_usage or usage
-                if text:
-                    yield TextDelta(text)
-        if not done:
-            raise ProviderUnavailable(self.name, f"{self.name}: stream truncated (no [DONE])")
-        yield StreamEnd(usage=usage, finish_reason=_FINISH.get(finish, "other"))
+    def _headers(self, key: str, *, has_body: bool) -> dict[str, str]:
+        return {"authorization": f"Bearer {key}", "accept": "application/json"}
 
-    async def verify(self, api_key: str) -> None:
-        request = self._request("GET", "/models", api_key)
-        response = await send(self._client, request, provider=self.name, stream=False)
-        raise_for_status(self.name, response, api_key)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    def _request(self, method: str, path: str, api_key: str, *, json: JSON | None = None) -> httpx.Request:
-        headers = {"authorization": f"Bearer {check_key(self.name, api_key)}", "accept": "application/json"}
-        return build_request(self._client, method, path, json=json, headers=headers)
+    def _completion(self, body: JSON) -> Completion:
+        choice = body["choices"][0]
+        message = choice["message"]
+        text, refusal = message.get("content"), message.get("refusal")
+        finish = _FINISH.get(choice.get("finish_reason") or "", "other")
+        if not text and refusal:  # the model declined: its refusal is the answer
+            text, finish = refusal, "content_filter"
+        return Completion(text=str(text or ""), usage=_usage(body.get("usage") or {}), finish_reason=finish)
 
     def _body(self, call: ProviderCall, *, stream: bool) -> JSON:
         params, dialect = call.params, self._dialect
@@ -155,16 +148,6 @@ def _part(part: str | ImageInput) -> JSON:
 def _usage(usage: Any) -> Usage:
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
     return Usage(input_tokens=int(prompt or 0), output_tokens=int(completion or 0))
-
-
-def _completion(body: JSON) -> Completion:
-    choice = body["choices"][0]
-    message = choice["message"]
-    text, refusal = message.get("content"), message.get("refusal")
-    finish = _FINISH.get(choice.get("finish_reason") or "", "other")
-    if not text and refusal:  # the model declined: its refusal is the answer
-        text, finish = refusal, "content_filter"
-    return Completion(text=str(text or ""), usage=_usage(body.get("usage") or {}), finish_reason=finish)
 
 
 def _chunk(chunk: JSON) -> tuple[str, str, Usage | None]:

@@ -11,7 +11,7 @@ from router.config import Settings
 from router.providers.anthropic import AnthropicAdapter
 from router.providers.base import ProviderAdapter
 from router.providers.google import GoogleAdapter
-from router.providers.http import make_client
+from router.providers.http.client import make_client
 from router.providers.openai_compat import OpenAICompatAdapter
 
 __all__ = ["aclose_all", "build_adapters"]

@@ -1,6 +1,8 @@
-"""The providers the simulator impersonates, by wire format."""
+"""The providers the simulator impersonates (every provider of the registry), by wire format."""
 
 from __future__ import annotations
+
+from switchyard_common.providers import provider_ids
 
 OPENAI_COMPATIBLE: tuple[str, ...] = (
     "openai",
@@ -11,7 +13,8 @@ OPENAI_COMPATIBLE: tuple[str, ...] = (
     "together",
     "openrouter",
 )
-PROVIDERS: tuple[str, ...] = (*OPENAI_COMPATIBLE, "anthropic", "google")
+# Each speaks one of three wire formats: OpenAI's (above), Anthropic's or Google's.
+PROVIDERS: tuple[str, ...] = provider_ids()
 
 
 def check_provider(provider: str) -> None:

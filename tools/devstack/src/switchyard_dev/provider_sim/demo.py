@@ -2,7 +2,8 @@
 
 With no provider account (or no network) a newcomer still gets the whole BYOK story: platform
 access for the demo providers, and a key of their own that verifies and chats. A key passes when it
-has the shape chat-api itself requires before sealing one (the same rules, imported, not copied);
+has the shape chat-api itself requires before sealing one (switchyard_common.providers, the one
+registry both read);
 any other key gets the provider's real authentication error.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from chat_api.credentials.key_shapes import SHAPES
+from switchyard_common.providers import PROVIDERS
 from switchyard_dev.provider_sim._providers import OPENAI_COMPATIBLE
 
 __all__ = ["DEMO_PROVIDERS", "KEEP_CALLS", "PLATFORM_KEYS", "accepts_key", "demo_environment"]
@@ -32,7 +33,8 @@ KEEP_CALLS = 1000
 
 def accepts_key(provider: str, key: str) -> bool:
     """Whether `key` has one of `provider`'s shapes."""
-    return any(shape.matches(key) for shape in SHAPES.get(provider, ()))
+    known = PROVIDERS.get(provider)
+    return known is not None and known.accepts(key)
 
 
 def demo_environment(env: Mapping[str, str], port: int) -> dict[str, str]:

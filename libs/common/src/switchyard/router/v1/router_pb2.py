@@ -26,25 +26,23 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from switchyard.keyvault.v1 import keyvault_pb2 as switchyard_dot_keyvault_dot_v1_dot_keyvault__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!switchyard/router/v1/router.proto\x12\x14switchyard.router.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%switchyard/keyvault/v1/keyvault.proto\":\n\tImagePart\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\"W\n\x0b\x43ontentPart\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\x30\n\x05image\x18\x02 \x01(\x0b\x32\x1f.switchyard.router.v1.ImagePartH\x00\x42\x06\n\x04part\"e\n\x07Message\x12(\n\x04role\x18\x01 \x01(\x0e\x32\x1a.switchyard.router.v1.Role\x12\x30\n\x05parts\x18\x02 \x03(\x0b\x32!.switchyard.router.v1.ContentPart\"\xb4\x01\n\nParameters\x12\x18\n\x0btemperature\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x1e\n\x11max_output_tokens\x18\x03 \x01(\rH\x02\x88\x01\x01\x12\x0c\n\x04stop\x18\x04 \x03(\t\x12\x11\n\x04seed\x18\x05 \x01(\x03H\x03\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x14\n\x12_max_output_tokensB\x07\n\x05_seed\"\xd3\x01\n\nCredential\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12*\n\x05scope\x18\x02 \x01(\x0e\x32\x1b.switchyard.router.v1.Scope\x12\x10\n\x08owner_id\x18\x03 \x01(\t\x12\x10\n\x08provider\x18\x04 \x01(\t\x12\x10\n\x08\x65nvelope\x18\x05 \x01(\x0c\x12.\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14\x66\x61llback_to_platform\x18\x07 \x01(\x08\"T\n\x0eProviderPolicy\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x17\n\x0frequire_org_key\x18\x02 \x01(\x08\x12\x17\n\x0f\x66orbid_platform\x18\x03 \x01(\x08\"\xa7\x02\n\x0b\x43hatRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0e\n\x06org_id\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12/\n\x08messages\x18\x05 \x03(\x0b\x32\x1d.switchyard.router.v1.Message\x12\x34\n\nparameters\x18\x06 \x01(\x0b\x32 .switchyard.router.v1.Parameters\x12\x35\n\x0b\x63redentials\x18\x07 \x03(\x0b\x32 .switchyard.router.v1.Credential\x12\x36\n\x08policies\x18\x08 \x03(\x0b\x32$.switchyard.router.v1.ProviderPolicy\"\xaa\x01\n\x05Route\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x33\n\nkey_source\x18\x03 \x01(\x0e\x32\x1f.switchyard.router.v1.KeySource\x12\x15\n\rcredential_id\x18\x04 \x01(\t\x12\x11\n\tfell_back\x18\x05 \x01(\x08\x12\x13\n\x0b\x61uto_reason\x18\x06 \x01(\t\x12\x0c\n\x04\x64\x65mo\x18\x07 \x01(\x08\"4\n\x05Usage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\r\x12\x15\n\routput_tokens\x18\x02 \x01(\r\"h\n\x06\x46inish\x12*\n\x05usage\x18\x01 \x01(\x0b\x32\x1b.switchyard.router.v1.Usage\x12\x32\n\x06reason\x18\x02 \x01(\x0e\x32\".switchyard.router.v1.FinishReason\"v\n\x05\x45rror\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.switchyard.router.v1.ErrorType\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x1b\n\x13retry_after_seconds\x18\x04 \x01(\x01\"\xb6\x01\n\tChatEvent\x12,\n\x05route\x18\x01 \x01(\x0b\x32\x1b.switchyard.router.v1.RouteH\x00\x12\x14\n\ntext_delta\x18\x02 \x01(\tH\x00\x12.\n\x06\x66inish\x18\x03 \x01(\x0b\x32\x1c.switchyard.router.v1.FinishH\x00\x12,\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x1b.switchyard.router.v1.ErrorH\x00\x42\x07\n\x05\x65vent\"\xa6\x01\n\x10\x43ompleteResponse\x12*\n\x05route\x18\x01 \x01(\x0b\x32\x1b.switchyard.router.v1.Route\x12\x0c\n\x04text\x18\x02 \x01(\t\x12,\n\x06\x66inish\x18\x03 \x01(\x0b\x32\x1c.switchyard.router.v1.Finish\x12*\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x1b.switchyard.router.v1.Error\"\x13\n\x11ListModelsRequest\"\x80\x02\n\x05Model\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x16\n\x0eprovider_model\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x16\n\x0e\x63ontext_window\x18\x05 \x01(\r\x12\x19\n\x11max_output_tokens\x18\x06 \x01(\r\x12\x1c\n\x14input_price_per_mtok\x18\x07 \x01(\x01\x12\x1d\n\x15output_price_per_mtok\x18\x08 \x01(\x01\x12\x14\n\x0c\x63\x61pabilities\x18\t \x03(\t\x12\x17\n\x0fplatform_access\x18\n \x01(\x08\x12\x0c\n\x04\x64\x65mo\x18\x0b \x01(\x08\"A\n\x12ListModelsResponse\x12+\n\x06models\x18\x01 \x03(\x0b\x32\x1b.switchyard.router.v1.Model\"o\n\x17VerifyCredentialRequest\x12\x10\n\x08\x65nvelope\x18\x01 \x01(\x0c\x12\x30\n\x07\x62inding\x18\x02 \x01(\x0b\x32\x1f.switchyard.keyvault.v1.Binding\x12\x10\n\x08provider\x18\x03 \x01(\t\"[\n\x18VerifyCredentialResponse\x12.\n\x07verdict\x18\x01 \x01(\x0e\x32\x1d.switchyard.router.v1.Verdict\x12\x0f\n\x07message\x18\x02 \x01(\t*P\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03*=\n\x05Scope\x12\x15\n\x11SCOPE_UNSPECIFIED\x10\x00\x12\x0e\n\nSCOPE_USER\x10\x01\x12\r\n\tSCOPE_ORG\x10\x02*i\n\tKeySource\x12\x1a\n\x16KEY_SOURCE_UNSPECIFIED\x10\x00\x12\x13\n\x0fKEY_SOURCE_USER\x10\x01\x12\x12\n\x0eKEY_SOURCE_ORG\x10\x02\x12\x17\n\x13KEY_SOURCE_PLATFORM\x10\x03*\x9a\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12 \n\x1c\x46INISH_REASON_CONTENT_FILTER\x10\x03\x12\x17\n\x13\x46INISH_REASON_OTHER\x10\x04*\xcd\x02\n\tErrorType\x12\x1a\n\x16\x45RROR_TYPE_UNSPECIFIED\x10\x00\x12\"\n\x1e\x45RROR_TYPE_CREDENTIAL_REJECTED\x10\x01\x12\x1b\n\x17\x45RROR_TYPE_RATE_LIMITED\x10\x02\x12#\n\x1f\x45RROR_TYPE_PROVIDER_UNAVAILABLE\x10\x03\x12\x1a\n\x16\x45RROR_TYPE_BAD_REQUEST\x10\x04\x12\x18\n\x14\x45RROR_TYPE_NO_ACCESS\x10\x05\x12&\n\"ERROR_TYPE_KEY_SERVICE_UNAVAILABLE\x10\x06\x12\x1c\n\x18\x45RROR_TYPE_UNKNOWN_MODEL\x10\x07\x12\x1e\n\x1a\x45RROR_TYPE_INVALID_REQUEST\x10\x08\x12\"\n\x1e\x45RROR_TYPE_CREDENTIAL_UNUSABLE\x10\t*m\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x11\n\rVERDICT_VALID\x10\x01\x12\x14\n\x10VERDICT_REJECTED\x10\x02\x12 \n\x1cVERDICT_PROVIDER_UNREACHABLE\x10\x03\x32\xed\x03\n\x06Router\x12L\n\x04\x43hat\x12!.switchyard.router.v1.ChatRequest\x1a\x1f.switchyard.router.v1.ChatEvent0\x01\x12U\n\x08\x43omplete\x12!.switchyard.router.v1.ChatRequest\x1a&.switchyard.router.v1.CompleteResponse\x12_\n\nListModels\x12\'.switchyard.router.v1.ListModelsRequest\x1a(.switchyard.router.v1.ListModelsResponse\x12q\n\x10VerifyCredential\x12-.switchyard.router.v1.VerifyCredentialRequest\x1a..switchyard.router.v1.VerifyCredentialResponse\x12j\n\rGetSealingKey\x12+.switchyard.keyvault.v1.GetPublicKeyRequest\x1a,.switchyard.keyvault.v1.GetPublicKeyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!switchyard/router/v1/router.proto\x12\x14switchyard.router.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%switchyard/keyvault/v1/keyvault.proto\":\n\tImagePart\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\"W\n\x0b\x43ontentPart\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\x30\n\x05image\x18\x02 \x01(\x0b\x32\x1f.switchyard.router.v1.ImagePartH\x00\x42\x06\n\x04part\"e\n\x07Message\x12(\n\x04role\x18\x01 \x01(\x0e\x32\x1a.switchyard.router.v1.Role\x12\x30\n\x05parts\x18\x02 \x03(\x0b\x32!.switchyard.router.v1.ContentPart\"\xb4\x01\n\nParameters\x12\x18\n\x0btemperature\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x1e\n\x11max_output_tokens\x18\x03 \x01(\rH\x02\x88\x01\x01\x12\x0c\n\x04stop\x18\x04 \x03(\t\x12\x11\n\x04seed\x18\x05 \x01(\x03H\x03\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x14\n\x12_max_output_tokensB\x07\n\x05_seed\"\xce\x01\n\nCredential\x12\x30\n\x07\x62inding\x18\x08 \x01(\x0b\x32\x1f.switchyard.keyvault.v1.Binding\x12\x10\n\x08\x65nvelope\x18\x05 \x01(\x0c\x12.\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14\x66\x61llback_to_platform\x18\x07 \x01(\x08J\x04\x08\x01\x10\x05R\rcredential_idR\x05scopeR\x08owner_idR\x08provider\"T\n\x0eProviderPolicy\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x17\n\x0frequire_org_key\x18\x02 \x01(\x08\x12\x17\n\x0f\x66orbid_platform\x18\x03 \x01(\x08\"\xa7\x02\n\x0b\x43hatRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0e\n\x06org_id\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12/\n\x08messages\x18\x05 \x03(\x0b\x32\x1d.switchyard.router.v1.Message\x12\x34\n\nparameters\x18\x06 \x01(\x0b\x32 .switchyard.router.v1.Parameters\x12\x35\n\x0b\x63redentials\x18\x07 \x03(\x0b\x32 .switchyard.router.v1.Credential\x12\x36\n\x08policies\x18\x08 \x03(\x0b\x32$.switchyard.router.v1.ProviderPolicy\"\xaa\x01\n\x05Route\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x33\n\nkey_source\x18\x03 \x01(\x0e\x32\x1f.switchyard.router.v1.KeySource\x12\x15\n\rcredential_id\x18\x04 \x01(\t\x12\x11\n\tfell_back\x18\x05 \x01(\x08\x12\x13\n\x0b\x61uto_reason\x18\x06 \x01(\t\x12\x0c\n\x04\x64\x65mo\x18\x07 \x01(\x08\"4\n\x05Usage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\r\x12\x15\n\routput_tokens\x18\x02 \x01(\r\"h\n\x06\x46inish\x12*\n\x05usage\x18\x01 \x01(\x0b\x32\x1b.switchyard.router.v1.Usage\x12\x32\n\x06reason\x18\x02 \x01(\x0e\x32\".switchyard.router.v1.FinishReason\"v\n\x05\x45rror\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.switchyard.router.v1.ErrorType\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x1b\n\x13retry_after_seconds\x18\x04 \x01(\x01\"\xb6\x01\n\tChatEvent\x12,\n\x05route\x18\x01 \x01(\x0b\x32\x1b.switchyard.router.v1.RouteH\x00\x12\x14\n\ntext_delta\x18\x02 \x01(\tH\x00\x12.\n\x06\x66inish\x18\x03 \x01(\x0b\x32\x1c.switchyard.router.v1.FinishH\x00\x12,\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x1b.switchyard.router.v1.ErrorH\x00\x42\x07\n\x05\x65vent\"\xa6\x01\n\x10\x43ompleteResponse\x12*\n\x05route\x18\x01 \x01(\x0b\x32\x1b.switchyard.router.v1.Route\x12\x0c\n\x04text\x18\x02 \x01(\t\x12,\n\x06\x66inish\x18\x03 \x01(\x0b\x32\x1c.switchyard.router.v1.Finish\x12*\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x1b.switchyard.router.v1.Error\"\x13\n\x11ListModelsRequest\"\x80\x02\n\x05Model\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x16\n\x0eprovider_model\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x16\n\x0e\x63ontext_window\x18\x05 \x01(\r\x12\x19\n\x11max_output_tokens\x18\x06 \x01(\r\x12\x1c\n\x14input_price_per_mtok\x18\x07 \x01(\x01\x12\x1d\n\x15output_price_per_mtok\x18\x08 \x01(\x01\x12\x14\n\x0c\x63\x61pabilities\x18\t \x03(\t\x12\x17\n\x0fplatform_access\x18\n \x01(\x08\x12\x0c\n\x04\x64\x65mo\x18\x0b \x01(\x08\"A\n\x12ListModelsResponse\x12+\n\x06models\x18\x01 \x03(\x0b\x32\x1b.switchyard.router.v1.Model\"o\n\x17VerifyCredentialRequest\x12\x10\n\x08\x65nvelope\x18\x01 \x01(\x0c\x12\x30\n\x07\x62inding\x18\x02 \x01(\x0b\x32\x1f.switchyard.keyvault.v1.Binding\x12\x10\n\x08provider\x18\x03 \x01(\t\"[\n\x18VerifyCredentialResponse\x12.\n\x07verdict\x18\x01 \x01(\x0e\x32\x1d.switchyard.router.v1.Verdict\x12\x0f\n\x07message\x18\x02 \x01(\t*P\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03*i\n\tKeySource\x12\x1a\n\x16KEY_SOURCE_UNSPECIFIED\x10\x00\x12\x13\n\x0fKEY_SOURCE_USER\x10\x01\x12\x12\n\x0eKEY_SOURCE_ORG\x10\x02\x12\x17\n\x13KEY_SOURCE_PLATFORM\x10\x03*\x9a\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12 \n\x1c\x46INISH_REASON_CONTENT_FILTER\x10\x03\x12\x17\n\x13\x46INISH_REASON_OTHER\x10\x04*\xcd\x02\n\tErrorType\x12\x1a\n\x16\x45RROR_TYPE_UNSPECIFIED\x10\x00\x12\"\n\x1e\x45RROR_TYPE_CREDENTIAL_REJECTED\x10\x01\x12\x1b\n\x17\x45RROR_TYPE_RATE_LIMITED\x10\x02\x12#\n\x1f\x45RROR_TYPE_PROVIDER_UNAVAILABLE\x10\x03\x12\x1a\n\x16\x45RROR_TYPE_BAD_REQUEST\x10\x04\x12\x18\n\x14\x45RROR_TYPE_NO_ACCESS\x10\x05\x12&\n\"ERROR_TYPE_KEY_SERVICE_UNAVAILABLE\x10\x06\x12\x1c\n\x18\x45RROR_TYPE_UNKNOWN_MODEL\x10\x07\x12\x1e\n\x1a\x45RROR_TYPE_INVALID_REQUEST\x10\x08\x12\"\n\x1e\x45RROR_TYPE_CREDENTIAL_UNUSABLE\x10\t*m\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x11\n\rVERDICT_VALID\x10\x01\x12\x14\n\x10VERDICT_REJECTED\x10\x02\x12 \n\x1cVERDICT_PROVIDER_UNREACHABLE\x10\x03\x32\xed\x03\n\x06Router\x12L\n\x04\x43hat\x12!.switchyard.router.v1.ChatRequest\x1a\x1f.switchyard.router.v1.ChatEvent0\x01\x12U\n\x08\x43omplete\x12!.switchyard.router.v1.ChatRequest\x1a&.switchyard.router.v1.CompleteResponse\x12_\n\nListModels\x12\'.switchyard.router.v1.ListModelsRequest\x1a(.switchyard.router.v1.ListModelsResponse\x12q\n\x10VerifyCredential\x12-.switchyard.router.v1.VerifyCredentialRequest\x1a..switchyard.router.v1.VerifyCredentialResponse\x12j\n\rGetSealingKey\x12+.switchyard.keyvault.v1.GetPublicKeyRequest\x1a,.switchyard.keyvault.v1.GetPublicKeyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'switchyard.router.v1.router_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=2524
-  _globals['_ROLE']._serialized_end=2604
-  _globals['_SCOPE']._serialized_start=2606
-  _globals['_SCOPE']._serialized_end=2667
-  _globals['_KEYSOURCE']._serialized_start=2669
-  _globals['_KEYSOURCE']._serialized_end=2774
-  _globals['_FINISHREASON']._serialized_start=2777
-  _globals['_FINISHREASON']._serialized_end=2931
-  _globals['_ERRORTYPE']._serialized_start=2934
-  _globals['_ERRORTYPE']._serialized_end=3267
-  _globals['_VERDICT']._serialized_start=3269
-  _globals['_VERDICT']._serialized_end=3378
+  _globals['_ROLE']._serialized_start=2519
+  _globals['_ROLE']._serialized_end=2599
+  _globals['_KEYSOURCE']._serialized_start=2601
+  _globals['_KEYSOURCE']._serialized_end=2706
+  _globals['_FINISHREASON']._serialized_start=2709
+  _globals['_FINISHREASON']._serialized_end=2863
+  _globals['_ERRORTYPE']._serialized_start=2866
+  _globals['_ERRORTYPE']._serialized_end=3199
+  _globals['_VERDICT']._serialized_start=3201
+  _globals['_VERDICT']._serialized_end=3310
   _globals['_IMAGEPART']._serialized_start=131
   _globals['_IMAGEPART']._serialized_end=189
   _globals['_CONTENTPART']._serialized_start=191
@@ -54,33 +52,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PARAMETERS']._serialized_start=384
   _globals['_PARAMETERS']._serialized_end=564
   _globals['_CREDENTIAL']._serialized_start=567
-  _globals['_CREDENTIAL']._serialized_end=778
-  _globals['_PROVIDERPOLICY']._serialized_start=780
-  _globals['_PROVIDERPOLICY']._serialized_end=864
-  _globals['_CHATREQUEST']._serialized_start=867
-  _globals['_CHATREQUEST']._serialized_end=1162
-  _globals['_ROUTE']._serialized_start=1165
-  _globals['_ROUTE']._serialized_end=1335
-  _globals['_USAGE']._serialized_start=1337
-  _globals['_USAGE']._serialized_end=1389
-  _globals['_FINISH']._serialized_start=1391
-  _globals['_FINISH']._serialized_end=1495
-  _globals['_ERROR']._serialized_start=1497
-  _globals['_ERROR']._serialized_end=1615
-  _globals['_CHATEVENT']._serialized_start=1618
-  _globals['_CHATEVENT']._serialized_end=1800
-  _globals['_COMPLETERESPONSE']._serialized_start=1803
-  _globals['_COMPLETERESPONSE']._serialized_end=1969
-  _globals['_LISTMODELSREQUEST']._serialized_start=1971
-  _globals['_LISTMODELSREQUEST']._serialized_end=1990
-  _globals['_MODEL']._serialized_start=1993
-  _globals['_MODEL']._serialized_end=2249
-  _globals['_LISTMODELSRESPONSE']._serialized_start=2251
-  _globals['_LISTMODELSRESPONSE']._serialized_end=2316
-  _globals['_VERIFYCREDENTIALREQUEST']._serialized_start=2318
-  _globals['_VERIFYCREDENTIALREQUEST']._serialized_end=2429
-  _globals['_VERIFYCREDENTIALRESPONSE']._serialized_start=2431
-  _globals['_VERIFYCREDENTIALRESPONSE']._serialized_end=2522
-  _globals['_ROUTER']._serialized_start=3381
-  _globals['_ROUTER']._serialized_end=3874
+  _globals['_CREDENTIAL']._serialized_end=773
+  _globals['_PROVIDERPOLICY']._serialized_start=775
+  _globals['_PROVIDERPOLICY']._serialized_end=859
+  _globals['_CHATREQUEST']._serialized_start=862
+  _globals['_CHATREQUEST']._serialized_end=1157
+  _globals['_ROUTE']._serialized_start=1160
+  _globals['_ROUTE']._serialized_end=1330
+  _globals['_USAGE']._serialized_start=1332
+  _globals['_USAGE']._serialized_end=1384
+  _globals['_FINISH']._serialized_start=1386
+  _globals['_FINISH']._serialized_end=1490
+  _globals['_ERROR']._serialized_start=1492
+  _globals['_ERROR']._serialized_end=1610
+  _globals['_CHATEVENT']._serialized_start=1613
+  _globals['_CHATEVENT']._serialized_end=1795
+  _globals['_COMPLETERESPONSE']._serialized_start=1798
+  _globals['_COMPLETERESPONSE']._serialized_end=1964
+  _globals['_LISTMODELSREQUEST']._serialized_start=1966
+  _globals['_LISTMODELSREQUEST']._serialized_end=1985
+  _globals['_MODEL']._serialized_start=1988
+  _globals['_MODEL']._serialized_end=2244
+  _globals['_LISTMODELSRESPONSE']._serialized_start=2246
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2311
+  _globals['_VERIFYCREDENTIALREQUEST']._serialized_start=2313
+  _globals['_VERIFYCREDENTIALREQUEST']._serialized_end=2424
+  _globals['_VERIFYCREDENTIALRESPONSE']._serialized_start=2426
+  _globals['_VERIFYCREDENTIALRESPONSE']._serialized_end=2517
+  _globals['_ROUTER']._serialized_start=3313
+  _globals['_ROUTER']._serialized_end=3806
 # @@protoc_insertion_point(module_scope)

@@ -18,12 +18,6 @@ class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ROLE_USER: _ClassVar[Role]
     ROLE_ASSISTANT: _ClassVar[Role]
 
-class Scope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    SCOPE_UNSPECIFIED: _ClassVar[Scope]
-    SCOPE_USER: _ClassVar[Scope]
-    SCOPE_ORG: _ClassVar[Scope]
-
 class KeySource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     KEY_SOURCE_UNSPECIFIED: _ClassVar[KeySource]
@@ -62,9 +56,6 @@ ROLE_UNSPECIFIED: Role
 ROLE_SYSTEM: Role
 ROLE_USER: Role
 ROLE_ASSISTANT: Role
-SCOPE_UNSPECIFIED: Scope
-SCOPE_USER: Scope
-SCOPE_ORG: Scope
 KEY_SOURCE_UNSPECIFIED: KeySource
 KEY_SOURCE_USER: KeySource
 KEY_SOURCE_ORG: KeySource
@@ -130,22 +121,16 @@ class Parameters(_message.Message):
     def __init__(self, temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_output_tokens: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class Credential(_message.Message):
-    __slots__ = ("credential_id", "scope", "owner_id", "provider", "envelope", "expires_at", "fallback_to_platform")
-    CREDENTIAL_ID_FIELD_NUMBER: _ClassVar[int]
-    SCOPE_FIELD_NUMBER: _ClassVar[int]
-    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
-    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("binding", "envelope", "expires_at", "fallback_to_platform")
+    BINDING_FIELD_NUMBER: _ClassVar[int]
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_TO_PLATFORM_FIELD_NUMBER: _ClassVar[int]
-    credential_id: str
-    scope: Scope
-    owner_id: str
-    provider: str
+    binding: _keyvault_pb2.Binding
     envelope: bytes
     expires_at: _timestamp_pb2.Timestamp
     fallback_to_platform: bool
-    def __init__(self, credential_id: _Optional[str] = ..., scope: _Optional[_Union[Scope, str]] = ..., owner_id: _Optional[str] = ..., provider: _Optional[str] = ..., envelope: _Optional[bytes] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fallback_to_platform: _Optional[bool] = ...) -> None: ...
+    def __init__(self, binding: _Optional[_Union[_keyvault_pb2.Binding, _Mapping]] = ..., envelope: _Optional[bytes] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fallback_to_platform: _Optional[bool] = ...) -> None: ...
 
 class ProviderPolicy(_message.Message):
     __slots__ = ("provider", "require_org_key", "forbid_platform")

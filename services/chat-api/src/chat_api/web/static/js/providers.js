@@ -1,16 +1,8 @@
-// The providers chat-api takes keys for, in the order Settings lists them.
+// The providers chat-api takes keys for, in the order Settings lists them: chat-api writes
+// registry.js from the one provider registry (switchyard_common.providers).
+import { PROVIDERS } from "./registry.js";
 
-export const PROVIDERS = [
-  { id: "openai", name: "OpenAI", placeholder: "sk-proj-…" },
-  { id: "anthropic", name: "Anthropic", placeholder: "sk-ant-api03-…" },
-  { id: "google", name: "Google", placeholder: "AIza…" },
-  { id: "mistral", name: "Mistral", placeholder: "32 characters" },
-  { id: "groq", name: "Groq", placeholder: "gsk_…" },
-  { id: "deepseek", name: "DeepSeek", placeholder: "sk-…" },
-  { id: "xai", name: "xAI", placeholder: "xai-…" },
-  { id: "together", name: "Together", placeholder: "64 characters" },
-  { id: "openrouter", name: "OpenRouter", placeholder: "sk-or-v1-…" },
-];
+export { PROVIDERS };
 
 export function providerName(id) {
   const known = PROVIDERS.find((p) => p.id === id);
