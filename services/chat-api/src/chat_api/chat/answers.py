@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from chat_api.chat.routing import key_source
 from chat_api.core.problems import Problem
 from switchyard.router.v1 import router_pb2
+from switchyard_common.chat_vocabulary import KEY_SOURCES
 
 __all__ = ["DEMO_HEADER", "ChatInput", "ChatItem", "Delta", "Failed", "Finished", "Route", "route_of"]
 
@@ -77,7 +77,8 @@ def route_of(message: router_pb2.Route) -> Route:
     return Route(
         provider=message.provider,
         model=message.model,
-        key_source=key_source(message.key_source),
+        # A route always names its access; "platform" would be wrong to assume, so fail loudly instead.
+        key_source=KEY_SOURCES[message.key_source],
         credential_id=uuid.UUID(message.credential_id) if message.credential_id else None,
         fell_back=message.fell_back,
         auto_reason=message.auto_reason,

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 from chat_api.credentials.leases import CredentialLease, LeasedCredential, PolicyRow
 from switchyard.router.v1 import router_pb2
 from switchyard_common.bindings import binding_message
-from switchyard_common.chat_vocabulary import FINISH_REASONS, KEY_SOURCES
+from switchyard_common.chat_vocabulary import FINISH_REASONS
 from switchyard_common.envelope import Binding, OwnerType
 from switchyard_common.providers import PROVIDERS
 
 if TYPE_CHECKING:
     from chat_api.chat.answers import ChatInput
 
-__all__ = ["build_request", "finish_reason", "key_source", "policies", "provider_of"]
+__all__ = ["build_request", "finish_reason", "policies", "provider_of"]
 
 # OpenAI's finish_reason has no "other".
 _OPENAI_FINISH_REASONS = frozenset({"stop", "length", "content_filter"})
@@ -26,11 +26,6 @@ def provider_of(model: str) -> str | None:
     if model == "auto" or "/" not in model:
         return None
     return model.split("/", 1)[0]
-
-
-def key_source(value: router_pb2.KeySource) -> str:
-    # A route always names its access; "platform" would be wrong to assume, so fail loudly instead.
-    return KEY_SOURCES[value]
 
 
 def finish_reason(value: router_pb2.FinishReason) -> str:
