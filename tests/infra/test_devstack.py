@@ -62,6 +62,16 @@ def _read_until(process: subprocess.Popen[bytes], marker: str, timeout: float) -
     return seen.decode()
 
 
+def _start_devstack(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`make dev`'s supervisor with `env`, its output (services' included) on one pipe."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "switchyard_dev.devstack"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
 def _ports_closed(env: dict[str, str], settings: list[str]) -> list[str]:
     still_open = []
     for setting in settings:
@@ -128,12 +138,7 @@ def test_dev_stack_serves_keyvault_and_router_and_stops_cleanly(tmp_path: Path, 
     # What a user would give `make dev`: a provider base URL and a platform key.
     env["ROUTER_OPENAI_BASE_URL"] = f"{simulator_url}/openai/v1"
     env["ROUTER_OPENAI_PLATFORM_KEY"] = "sk-dev-platform-key-123456"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "switchyard_dev.devstack"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    process = _start_devstack(env)
     try:
         output = _read_until(process, "state in", timeout=60)
         assert f"grpcs://localhost:{env['KEYVAULT_PORT']}" in output
@@ -244,12 +249,7 @@ def test_default_ports_avoid_common_local_services() -> None:
 def test_a_dying_postgres_stops_the_whole_stack_with_a_message(tmp_path: Path) -> None:
     dev_dir = tmp_path / "dev"
     env = _dev_env(dev_dir)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "switchyard_dev.devstack"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    process = _start_devstack(env)
     try:
         _read_until(process, "state in", timeout=90)
         postmaster = int((dev_dir / "postgres" / "postmaster.pid").read_text().split()[0])
