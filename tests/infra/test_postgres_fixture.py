@@ -21,6 +21,7 @@ import pytest
 from switchyard.events.v1 import credentials_pb2
 from switchyard_common.events import CREDENTIALS_STREAM, ensure_credentials_stream, publish_revocation
 from switchyard_dev.postgres import bundled_major_version
+from tests.support.make_dev import processes_mentioning
 from tests.support.nats_server import NatsServer
 from tests.support.ports import free_port
 from tests.support.postgres import admin_url, external_server, fresh_database, server_log
@@ -167,21 +168,9 @@ def test_without_test_database_url_the_run_has_its_own_embedded_server(postgres_
     assert log.is_file()
 
 
-def command_lines() -> dict[int, str]:
-    """Every process's command line, by pid (from /proc)."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:  # gone meanwhile
-                continue
-    return found
-
-
 def running_test_servers() -> set[int]:
     """Processes of the embedded servers the tests start (their data folders say so)."""
-    return {pid for pid, cmdline in command_lines().items() if "switchyard-test-postgres-" in cmdline}
+    return {proc.pid for proc in processes_mentioning("switchyard-test-postgres-")}
 
 
 def test_inner_run_without_test_database_url_starts_and_removes_its_own_server(tmp_path: Path) -> None:
