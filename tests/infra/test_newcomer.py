@@ -220,3 +220,11 @@ def test_a_newcomer_runs_the_whole_byok_story_on_make_dev(make_dev: MakeDev) -> 
         assert (again["total"], again["groups"]) == (usage["total"], usage["groups"])
         assert http.get("/v1/keys", headers=auth).json() == []
     ctrl_c(make_dev, stack)
+
+    # The key was never printed (every service's log, the demo provider's) nor written to .dev in
+    # clear: PostgreSQL's files and WAL, NATS's store, the audit file, every log. The account's email,
+    # which is stored in clear, is found in those same files: the search does read them.
+    assert api_key not in make_dev.output
+    files = [path for path in (make_dev.checkout / ".dev").rglob("*") if path.is_file()]
+    assert any(email.encode() in path.read_bytes() for path in files), "the search read no stored row"
+    assert [path for path in files if api_key.encode() in path.read_bytes()] == []
