@@ -15,6 +15,7 @@ from pathlib import Path
 
 import grpc
 import httpx
+import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -200,6 +201,20 @@ def test_dev_stack_serves_keyvault_and_router_and_stops_cleanly(tmp_path: Path, 
             "the embedded PostgreSQL keeps its data in .dev"
         )
         assert f"postgresql://127.0.0.1:{env['SWITCHYARD_POSTGRES_PORT']}/switchyard" in output
+        # Loopback is open to every user of the machine: the database asks for a password, kept in
+        # .dev alone (0600) and never printed.
+        password_file = dev_dir / "postgres.password"
+        assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+        password = password_file.read_text().strip()
+        assert len(password) >= 24
+        assert password not in output
+        database = f"127.0.0.1:{env['SWITCHYARD_POSTGRES_PORT']}/switchyard"
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(f"postgresql://postgres@{database}", connect_timeout=5).close()
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(f"postgresql://postgres:wrong@{database}", connect_timeout=5).close()
+        with psycopg.connect(f"postgresql://postgres:{password}@{database}", connect_timeout=5) as conn:
+            assert conn.execute("SELECT count(*) FROM users").fetchone() == (1,)
     finally:
         process.send_signal(signal.SIGINT)
         rest = process.communicate(timeout=30)[0].decode()

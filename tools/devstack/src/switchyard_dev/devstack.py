@@ -101,6 +101,7 @@ def embedded_postgres(dev_dir: Path, env: Mapping[str, str]) -> EmbeddedPostgres
         port=POSTGRES.value(env),
         log_file=dev_dir / "postgres.log",
         port_setting=POSTGRES.setting,
+        password_file=dev_dir / "postgres.password",
     )
 
 
@@ -237,6 +238,8 @@ def run(dev_dir: Path, env: Mapping[str, str]) -> int:
     except PostgresError as exc:
         print(f"make dev: {exc}", file=sys.stderr)
         return 1
+    # Again, now that .dev holds the database's password (chat-api's URL carries it).
+    full_env, stack = dev_environment(dev_dir, env), processes(dev_dir, env)
     return supervise(stack, full_env, state=dev_dir)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import secrets
 import shutil
 import subprocess
 import time
@@ -94,13 +95,33 @@ class EmbeddedPostgres:
     host: str = "127.0.0.1"
     port_setting: str = "the port"
     settings: dict[str, str] = field(default_factory=dict)
+    # With a file, the cluster asks for the superuser's password (made on first use, mode 0600): on a
+    # machine shared by several people, loopback is open to all of them. Without one (the tests'
+    # throwaway clusters), loopback is trusted.
+    password_file: Path | None = None
 
     def admin_url(self, database: str = "postgres") -> str:
-        """A libpq URL for the superuser (trust authentication on loopback, as initdb set it up)."""
-        return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{database}"
+        """A libpq URL for the superuser."""
+        return f"postgresql://{self._credentials()}@{self.host}:{self.port}/{database}"
 
     def sqlalchemy_url(self, database: str) -> str:
-        return f"postgresql+psycopg://{SUPERUSER}@{self.host}:{self.port}/{database}"
+        return f"postgresql+psycopg://{self._credentials()}@{self.host}:{self.port}/{database}"
+
+    def _credentials(self) -> str:
+        """`postgres`, or `postgres:<password>` once the password file exists (URL-safe characters)."""
+        if self.password_file is None or not self.password_file.is_file():
+            return SUPERUSER
+        return f"{SUPERUSER}:{self.password_file.read_text().strip()}"
+
+    def _authentication(self) -> list[str]:
+        if self.password_file is None:
+            return ["--auth=trust"]
+        if not self.password_file.is_file():
+            self.password_file.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as out:
+                out.write(secrets.token_urlsafe(24) + "\n")
+        return ["--auth=scram-sha-256", f"--pwfile={self.password_file}"]
 
     def initialize(self) -> bool:
         """Create the cluster unless one is there; True if it was created. Never deletes anything."""
@@ -121,7 +142,7 @@ class EmbeddedPostgres:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         initdb = [
             str(server_binaries() / "initdb"),
-            *("-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8"),
+            *("-D", str(self.data_dir), "-U", SUPERUSER, *self._authentication(), "--encoding=UTF8"),
             *("--locale=C", "--no-instructions"),
         ]
         result = subprocess.run(
